@@ -1,0 +1,60 @@
+"""The ``prunetune`` command line.
+
+Every user error ends as one line on stderr (``prunetune: error: <what, where, valid choices>``)
+and exit code 2, before anything is started; argparse's own errors are folded to one line too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from studies.errors import UsageError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse prints usage + error: keep one line
+        raise UsageError(f"{self.prog}: {message}")
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from studies import inspect_cmds
+
+    parser = _Parser(prog="prunetune", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    inspect_cmds.add_commands(sub)
+    _add_optional_commands(sub)
+    return parser
+
+
+def _add_optional_commands(sub: argparse._SubParsersAction) -> None:
+    """Study commands live in studies.commands (they import Ray/MLflow lazily)."""
+    try:
+        from studies import commands
+    except ImportError:
+        return
+    commands.add_commands(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        handler: Handler = args.handler
+        return handler(args)
+    except UsageError as err:
+        print(f"prunetune: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("prunetune: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""``prunetune schedule`` and ``prunetune prune-report``: check a schedule or a pruning config
+before spending GPU hours on it. Both only compute; nothing is trained or started."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from studies.errors import UsageError, parse_assignments, user_input
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    sched = sub.add_parser("schedule", help="print a learning-rate schedule as CSV")
+    sched.add_argument(
+        "name", help="schedule name (ft, lrw, slr, clr, scyc, step, cosine, constant)"
+    )
+    sched.add_argument("--epochs", type=int, help="retraining budget in epochs")
+    sched.add_argument("--steps-per-epoch", type=int, default=1, help="iterations per epoch")
+    sched.add_argument("--per-step", action="store_true", help="print step,lr for every iteration")
+    sched.add_argument("--rounds", type=int, help="scyc only: print round,max_lr for R rounds")
+    sched.add_argument("--round-ratio", type=float, help="scyc only: fraction pruned per round")
+    sched.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="schedule params")
+    sched.add_argument("--plot", metavar="FILE.png", help="also plot the per-step LR to a PNG")
+    sched.set_defaults(handler=run_schedule)
+
+    rep = sub.add_parser("prune-report", help="MACs/params before and after pruning a model")
+    rep.add_argument("model", help="model name, e.g. resnet56")
+    rep.add_argument("--config", help="named paper config: B (with the model) or resnet56-B")
+    rep.add_argument("--method", help="pruning method (default l1 with --config)")
+    rep.add_argument("--ratio", type=float, help="fraction to prune, in [0, 1)")
+    rep.add_argument("--dataset", default="cifar10", help="data set whose shape to use")
+    rep.add_argument("--format", choices=["json", "table"], default="table")
+    rep.add_argument("--seed", type=int, default=0)
+    rep.set_defaults(handler=run_prune_report)
+
+
+# --- schedule -------------------------------------------------------------------------------
+
+
+def run_schedule(args: argparse.Namespace) -> int:
+    from pruning.schedules import SCHEDULES, build_schedule, scyc_max_lr
+
+    params = parse_assignments(args.set)
+    with user_input("schedule"):
+        SCHEDULES.get(args.name)
+    if args.rounds is not None or args.round_ratio is not None:
+        return _print_scyc_rounds(args, params, scyc_max_lr)
+    if args.epochs is None:
+        raise UsageError(
+            "schedule: --epochs is required (the retraining budget, a positive integer)"
+        )
+    if args.epochs <= 0 or args.steps_per_epoch <= 0:
+        raise UsageError("schedule: --epochs and --steps-per-epoch must be positive integers")
+    with user_input("schedule --set"):
+        schedule = build_schedule(
+            args.name, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, **params
+        )
+    out = sys.stdout
+    if args.per_step:
+        out.write("step,lr\n")
+        for step in range(schedule.total_steps):
+            out.write(f"{step},{schedule.lr(step):.10g}\n")
+    else:
+        out.write("epoch,lr\n")
+        for epoch in range(schedule.epochs):
+            out.write(f"{epoch},{schedule.lr_at_epoch(epoch):.10g}\n")
+    if args.plot:
+        _plot_schedule(schedule, args.plot)
+    return 0
+
+
+def _print_scyc_rounds(args: argparse.Namespace, params: dict[str, Any], scyc_max_lr) -> int:
+    if args.name != "scyc":
+        raise UsageError(f"schedule {args.name}: --rounds/--round-ratio apply only to scyc")
+    if args.rounds is None or args.rounds <= 0:
+        raise UsageError("schedule scyc: --rounds must be a positive integer")
+    if args.round_ratio is None or not 0.0 <= args.round_ratio < 1.0:
+        raise UsageError("schedule scyc: --round-ratio must be in [0, 1)")
+    allowed = {"offset", "alpha", "beta", "lag"}
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise UsageError(
+            f"schedule scyc --set: unknown parameter {unknown[0]!r}; valid: {', '.join(sorted(allowed))}"
+        )
+    sys.stdout.write("round,max_lr\n")
+    with user_input("schedule scyc --set"):
+        for k in range(1, args.rounds + 1):
+            lr = scyc_max_lr(k, args.round_ratio, **params)
+            sys.stdout.write(f"{k},{lr:.10g}\n")
+    return 0
+
+
+def _plot_schedule(schedule, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = range(schedule.total_steps)
+    epochs = [s / schedule.steps_per_epoch for s in steps]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(epochs, [schedule.lr(s) for s in steps], label=schedule.name)
+    ax.set(
+        xlabel="epoch", ylabel="learning rate", title=f"{schedule.name}, {schedule.epochs} epochs"
+    )
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# --- prune-report ---------------------------------------------------------------------------
+
+
+def run_prune_report(args: argparse.Namespace) -> int:
+    from pruning.data import describe
+    from pruning.methods import PruneContext, PruneTarget, prune
+    from pruning.models import build
+
+    target = _prune_target(args, PruneTarget)
+    method = args.method or "l1"
+    with user_input("--dataset"):
+        info = describe(args.dataset)
+    with user_input("model"):
+        model = build(
+            args.model,
+            num_classes=info.num_classes,
+            in_channels=info.shape[0],
+            image_size=info.shape[-1],
+            dims=info.dims,
+        )
+    ctx = PruneContext.for_model(
+        model, shape=info.shape, num_classes=info.num_classes, seed=args.seed
+    )
+    with user_input("prune-report"):
+        model, report = prune(model, method, target, ctx)
+    data = report.to_dict()
+    data["model"], data["dataset"] = args.model, args.dataset
+    if args.format == "json":
+        print(json.dumps(data, indent=2))
+    else:
+        print(format_report_table(data))
+    return 0
+
+
+def _prune_target(args: argparse.Namespace, target_cls):
+    if (args.config is None) == (args.ratio is None):
+        raise UsageError(
+            "prune-report: give exactly one of --config NAME or --ratio R (with --method)"
+        )
+    if args.ratio is not None:
+        if not (0.0 <= args.ratio < 1.0) or math.isnan(args.ratio):
+            raise UsageError(f"prune-report: --ratio {args.ratio} is out of range; valid: [0, 1)")
+        if args.method is None:
+            raise UsageError("prune-report: --ratio needs --method (e.g. l1, random, magnitude)")
+        return target_cls(ratio=args.ratio)
+    return target_cls(config=args.config)
+
+
+def format_report_table(data: dict[str, Any]) -> str:
+    """A human-readable table of a PruneReport dict."""
+
+    def pct(before: float, after: float) -> str:
+        return f"{100.0 * (1.0 - after / before):.1f} %" if before else "n/a"
+
+    lines = [
+        f"model {data['model']}  dataset {data['dataset']}  method {data.get('method')}"
+        + (f"  config {data['config']}" if data.get("config") else ""),
+        f"{'':10}{'before':>16}{'after':>16}{'removed':>10}",
+        f"{'MACs':10}{data['macs_before']:>16,.0f}{data['macs_after']:>16,.0f}"
+        f"{pct(data['macs_before'], data['macs_after']):>10}",
+        f"{'params':10}{data['params_before']:>16,.0f}{data['params_after']:>16,.0f}"
+        f"{pct(data['params_before'], data['params_after']):>10}",
+        f"{'sparsity':10}{data['sparsity_before']:>16.4f}{data['sparsity_after']:>16.4f}",
+        f"requested ratio {data.get('requested_ratio')}  achieved {data.get('achieved_ratio'):.4f}",
+        "widths (out channels per conv):",
+    ]
+    lines += [f"  {name:40} {width}" for name, width in data.get("widths", {}).items()]
+    return "\n".join(lines)

@@ -1,0 +1,93 @@
+"""End to end through the real CLI: a local Ray on loopback, a real `mlflow server`, a sqlite
+Optuna storage. Checks what a user would look at afterwards: runs, nesting, metrics, params,
+artifacts, Optuna trial states, and that the pruned weights load with weights_only=True."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.study_helpers import listening_ports_outside_loopback, prunetune
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _study_runs(tracking_uri: str, name: str):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(name)
+    assert exp is not None, f"no MLflow experiment {name!r}"
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    return client, parents, runs
+
+
+def test_cli_run_end_to_end(write_study, mlflow_server: str, tmp_path: Path) -> None:
+    """`prunetune run` with a real MLflow server: nested runs, metrics, params, artifacts, Optuna."""
+    import optuna
+
+    from pruning.checkpoint import load_checkpoint
+
+    before = set(listening_ports_outside_loopback())
+    study = write_study(name="e2e", trials=4)
+    workdir = tmp_path / "runs"
+    res = prunetune(
+        "run", str(study), "--tracking-uri", mlflow_server, "--workdir", str(workdir), cwd=tmp_path
+    )
+    assert res.returncode == 0, res.stderr[-4000:]
+    assert "best trial per schedule" in res.stdout
+    assert "#/experiments/" in res.stdout and "/runs" in res.stdout
+    assert set(listening_ports_outside_loopback()) <= before, "something listened off loopback"
+
+    client, parents, runs = _study_runs(mlflow_server, "e2e")
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["prunetune.study"] == "e2e"
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    trials = [r for r in children if r.data.tags.get("role") == "search"]
+    dense = [r for r in children if r.data.tags.get("role") == "pretrain"]
+    assert len(trials) == 4
+    assert len(dense) == 1, "the dense model must be trained once per recipe"
+    assert len({r.info.run_name for r in trials}) == 4
+    for run in trials:
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["status"] == "completed"
+        assert run.data.tags["schedule"] in ("ft", "clr")
+        assert run.data.tags["method"] == "l1" and run.data.tags["seed"] == "0"
+        assert run.data.params["trial.schedule"] == run.data.tags["schedule"]
+        history = client.get_metric_history(run.info.run_id, "val_acc")
+        assert sorted(m.step for m in history) == [0, 1]
+        for key in ("final_test_acc", "best_val_acc", "sparsity", "macs", "macs_ratio"):
+            assert key in run.data.metrics
+        assert run.data.metrics["macs_ratio"] > 1.0
+        names = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"lr_curve.png", "pruning_report.json", "model"} <= names
+    weights = client.download_artifacts(
+        trials[0].info.run_id, "model/pruned_model.pt", str(tmp_path)
+    )
+    model = load_checkpoint(Path(weights)).model
+    assert sum(p.numel() for p in model.parameters()) < _dense_params(dense[0], client)
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{workdir}/optuna.db")
+    optuna_study = optuna.load_study(study_name="e2e", storage=storage)
+    assert len(optuna_study.trials) == 4
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in optuna_study.trials)
+
+    listing = prunetune("ls", "--workdir", str(workdir), cwd=tmp_path)
+    assert listing.returncode == 0 and "e2e" in listing.stdout and "finished" in listing.stdout
+    shown = prunetune("show", "e2e", "--workdir", str(workdir), cwd=tmp_path)
+    assert shown.returncode == 0 and "clr" in shown.stdout and "ft" in shown.stdout
+
+
+def _dense_params(dense_run, client) -> int:
+    from pruning.data import load
+    from pruning.models import build
+
+    del dense_run, client
+    bundle = load("digits")
+    model = build("smallcnn", num_classes=10, in_channels=1, image_size=8, dims=2)
+    assert bundle.num_classes == 10
+    return sum(p.numel() for p in model.parameters())

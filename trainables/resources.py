@@ -1,0 +1,29 @@
+"""Threads and device from the resources Ray Tune gave the trial (not from the machine)."""
+
+from __future__ import annotations
+
+import torch
+from ray import tune
+
+
+def trial_resources() -> dict[str, float]:
+    """{'CPU': n, 'GPU': g} of the running trial; 1 CPU outside Tune."""
+    try:
+        factory = tune.get_context().get_trial_resources()
+    except Exception:  # called outside a Tune trial (direct call in a test)
+        return {"CPU": 1.0, "GPU": 0.0}
+    required = factory.required_resources
+    return {"CPU": float(required.get("CPU", 1.0)), "GPU": float(required.get("GPU", 0.0))}
+
+
+def trial_device_and_threads() -> str:
+    """Set torch's thread count to the trial's CPUs; CUDA when the trial holds (part of) a GPU.
+
+    Ray sets CUDA_VISIBLE_DEVICES for a trial with GPU resources, fractional ones included, so
+    "cuda" here is the trial's own share of the device.
+    """
+    res = trial_resources()
+    torch.set_num_threads(max(1, int(res["CPU"])))
+    if res["GPU"] > 0 and torch.cuda.is_available():
+        return "cuda"
+    return "cpu"

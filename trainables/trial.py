@@ -1,0 +1,273 @@
+"""``prune_retrain``: one trial = take the dense model, prune it, retrain it with one schedule.
+
+A Ray Tune function trainable. After every epoch it reports the metrics and a checkpoint
+(model, masks, optimizer, round/epoch position, the MLflow run id); a retried trial restores that
+checkpoint and continues, and because every epoch's data order and augmentation derive from
+(seed, epoch) it ends with exactly the metrics of an uninterrupted run. Iterative pruning runs
+``rounds`` prune+retrain rounds inside one trial.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pruning.train import EpochMetrics, make_optimizer, train
+from ray import tune
+
+from pruning.checkpoint import load_checkpoint, save_checkpoint
+from pruning.data import DataBundle
+from pruning.methods import PruneContext, PruneReport, PruneTarget, prune
+from pruning.schedules import Schedule
+from trainables import artifacts
+from trainables.config import TrialConfig
+from trainables.data_cache import load_bundle
+from trainables.dense_cache import get_dense_model
+from trainables.resources import trial_device_and_threads
+from trainables.tracking import TrialRun
+
+CHECKPOINT_FILE = "trial.pt"
+# Test hook, config key "_fail_once" = "<marker path>:<epoch>": the trial crashes once after that
+# epoch's checkpoint, the way a lost node would; the marker file lets the retry go through.
+# Study files cannot set it (unknown fields are rejected), only a Tuner built by hand.
+FAIL_ONCE_KEY = "_fail_once"
+
+
+@dataclass
+class TrialState:
+    """Where a trial stands; saved with every checkpoint."""
+
+    round: int = 1  # 1-indexed round being retrained
+    epoch: int = 0  # epochs finished in this round
+    pruned_this_round: bool = False
+    run_id: str | None = None
+    started: float = field(default_factory=time.time)
+    wall_before: float = 0.0  # wall time spent in earlier attempts
+    best_val: float = -math.inf
+    best_test_at_best_val: float = float("nan")
+    last_val: float = float("nan")
+    last_test: float = float("nan")
+    epochs_reached: int = 0
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    diverged: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["wall_before"] = self.wall_time()
+        d.pop("started")
+        return d
+
+    def wall_time(self) -> float:
+        return self.wall_before + (time.time() - self.started)
+
+
+def prune_retrain(config: dict[str, Any]) -> None:
+    """The Ray Tune function trainable."""
+    tc = TrialConfig.from_tune(config)
+    device = trial_device_and_threads()
+    bundle = load_bundle(tc.dataset, device=device)
+    model, masks, opt_state, state = _start_or_resume(tc, bundle, device)
+    run = TrialRun.open(
+        tc.study.tracking_uri,
+        tc.study.experiment_id,
+        tc.study.parent_run_id,
+        _trial_name(),
+        tags=tc.tags(),
+        params=tc.params(),
+        run_id=state.run_id,
+    )
+    state.run_id = run.run_id
+    with run:
+        run.set_tags({"status": "running"})
+        model, masks = _run_rounds(tc, bundle, device, model, masks, opt_state, state, run)
+        _finish(tc, bundle, model, masks, state, run)
+
+
+def _trial_name() -> str:
+    try:
+        return tune.get_context().get_trial_name() or "trial"
+    except Exception:  # outside Tune (direct call in a test)
+        return "trial"
+
+
+def _start_or_resume(tc: TrialConfig, bundle: DataBundle, device: str):
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        model = get_dense_model(tc, bundle, device)
+        return model.to(device), None, None, TrialState()
+    with checkpoint.as_directory() as path:
+        saved = load_checkpoint(Path(path) / CHECKPOINT_FILE)
+    state = TrialState(**saved.extra["state"])
+    return saved.model.to(device), saved.masks, saved.optimizer_state, state
+
+
+def _run_rounds(tc, bundle, device, model, masks, opt_state, state: TrialState, run: TrialRun):
+    for round_index in range(state.round, tc.rounds + 1):
+        state.round = round_index
+        if not state.pruned_this_round:
+            model, masks = _prune_round(tc, bundle, device, model, masks, state, run)
+            opt_state, state.epoch, state.pruned_this_round = None, 0, True
+        schedule = tc.schedule_for_round(bundle, round_index)
+        if state.epoch < schedule.epochs and not state.diverged:
+            _retrain_round(tc, bundle, device, model, masks, opt_state, schedule, state, run)
+        if state.diverged:
+            break
+        state.pruned_this_round = False
+        opt_state = None
+    return model, masks
+
+
+def _prune_round(tc, bundle, device, model, masks, state: TrialState, run: TrialRun):
+    target = (
+        PruneTarget(ratio=tc.ratio)
+        if tc.prune_config is None
+        else PruneTarget(config=tc.prune_config)
+    )
+    ctx = PruneContext.for_model(
+        model,
+        shape=bundle.shape,
+        num_classes=bundle.num_classes,
+        seed=tc.seed * 1000 + state.round,
+        masks=masks,
+        loss_batches=lambda: bundle.train_batches(
+            tc.spec["retrain"].get("batch_size", 64), epoch_seed=tc.seed, device=device
+        ),
+    )
+    model, report = prune(model.cpu(), tc.method, target, ctx)
+    model = model.to(device)
+    masks = report.masks if report.masks is not None else masks
+    if masks is not None:
+        masks = {k: v.to(device) for k, v in masks.items()}
+    entry = {"round": state.round, **report.to_dict()}
+    state.reports.append(entry)
+    run.log_dict(entry, f"pruning/round{state.round:02d}.json")
+    run.log_epoch(
+        state.round,
+        {
+            "round_sparsity": report.sparsity_after,
+            "round_macs": report.macs_after,
+            "round_params": report.params_after,
+        },
+    )
+    return model, masks
+
+
+def _retrain_round(tc, bundle, device, model, masks, opt_state, schedule, state, run) -> None:
+    cfg = tc.retrain_config(device)
+    optimizer = make_optimizer(model, cfg)
+    if opt_state is not None:
+        optimizer.load_state_dict(opt_state)
+    fail_at = _fail_once_epoch(tc.extra.get(FAIL_ONCE_KEY))
+    offset = (state.round - 1) * tc.epochs
+
+    def on_epoch(m: EpochMetrics) -> bool:
+        state.epoch = m.epoch + 1
+        metrics = _epoch_metrics(m, state, schedule, offset)
+        run.log_epoch(offset + m.epoch, {k: v for k, v in metrics.items() if _loggable(v)})
+        with tempfile.TemporaryDirectory(prefix="prunetune-ckpt-") as tmp:
+            save_checkpoint(
+                Path(tmp) / CHECKPOINT_FILE,
+                model=model,
+                masks=masks,
+                optimizer=optimizer,
+                extra={"state": state.to_dict()},
+            )
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+        if fail_at is not None and offset + m.epoch + 1 == fail_at[1]:
+            _crash_once(fail_at[0])
+        return False
+
+    result = train(
+        model,
+        bundle,
+        schedule,
+        cfg,
+        masks=masks,
+        callback=on_epoch,
+        start_epoch=state.epoch,
+        optimizer=optimizer,
+    )
+    if result.diverged:
+        state.diverged = True
+
+
+def _epoch_metrics(m: EpochMetrics, state: TrialState, schedule: Schedule, offset: int):
+    state.last_val, state.last_test = m.val_acc, m.test_acc
+    state.epochs_reached = offset + m.epoch + 1
+    if math.isfinite(m.val_acc) and m.val_acc > state.best_val:
+        state.best_val, state.best_test_at_best_val = m.val_acc, m.test_acc
+    last = state.reports[-1] if state.reports else {}
+    return {
+        "epoch": offset + m.epoch + 1,
+        "round": state.round,
+        "train_loss": m.train_loss,
+        "train_acc": m.train_acc,
+        "val_acc": m.val_acc,
+        "test_acc": m.test_acc,
+        "lr": m.lr,
+        "max_lr": schedule.max_lr,
+        "best_val_acc": state.best_val,
+        "test_acc_at_best_val": state.best_test_at_best_val,
+        "sparsity": last.get("sparsity_after", float("nan")),
+        "macs": last.get("macs_after", float("nan")),
+        "params": last.get("params_after", float("nan")),
+        "diverged": 0.0,
+    }
+
+
+def _loggable(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(float(value))
+
+
+def _finish(tc, bundle, model, masks, state: TrialState, run: TrialRun) -> None:
+    final = state.reports[-1] if state.reports else {}
+    summary = {
+        "best_val_acc": state.best_val,
+        "test_acc_at_best_val": state.best_test_at_best_val,
+        "final_val_acc": state.last_val,
+        "final_test_acc": state.last_test,
+        "sparsity": final.get("sparsity_after", float("nan")),
+        "macs": final.get("macs_after", float("nan")),
+        "params": final.get("params_after", float("nan")),
+        "macs_ratio": _ratio(final.get("macs_before"), final.get("macs_after")),
+        "epochs_reached": float(state.epochs_reached),
+        "wall_time_s": state.wall_time(),
+    }
+    run.log_summary({k: v for k, v in summary.items() if _loggable(v)})
+    status = "diverged" if state.diverged else "completed"
+    run.set_tags({"status": status})
+    artifacts.log_trial_artifacts(run, tc, bundle, model, masks, state.reports)
+    if state.diverged:
+        # The trial ends cleanly: Optuna sees its last (poor) score, MLflow says why.
+        tune.report({**summary, "diverged": 1.0, "val_acc": _finite_or_zero(summary)})
+
+
+def _finite_or_zero(summary: dict[str, float]) -> float:
+    value = summary.get("final_val_acc", float("nan"))
+    return value if math.isfinite(value) else 0.0
+
+
+def _ratio(before: float | None, after: float | None) -> float:
+    return float(before) / float(after) if before and after else float("nan")
+
+
+def _fail_once_epoch(raw: str | None) -> tuple[Path, int] | None:
+    if not raw:
+        return None
+    marker, _, epoch = raw.rpartition(":")
+    return Path(marker), int(epoch)
+
+
+def _crash_once(marker: Path) -> None:
+    if marker.exists():
+        return
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("crashed once\n")
+    raise RuntimeError(f"{FAIL_ONCE_KEY}: injected failure (marker {marker})")
+
+
+__all__ = ["CHECKPOINT_FILE", "FAIL_ONCE_KEY", "PruneReport", "TrialState", "prune_retrain"]
