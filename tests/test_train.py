@@ -316,3 +316,37 @@ def test_epoch_seed_is_stable_and_distinct() -> None:
     seeds = {epoch_seed(s, e) for s in range(5) for e in range(50)}
     assert len(seeds) == 250 and all(0 <= v < 2**63 for v in seeds)
     assert epoch_seed(0, 0) == epoch_seed(0, 0)
+
+
+@pytest.mark.parametrize("dims", [2, 1])
+def test_real_synthetic_bundle_learns_and_resumes_exactly(dims: int) -> None:
+    """On pruning.data's synthetic set (augmented) clr learns, and a resumed run is identical."""
+    from pruning.data import load
+
+    bundle = load("synthetic", augment=True, dims=dims, n_train=256, n_test=128)
+    conv, bn = (nn.Conv2d, nn.BatchNorm2d) if dims == 2 else (nn.Conv1d, nn.BatchNorm1d)
+    features = 4 * math.prod(bundle.shape[1:])
+
+    def model() -> nn.Sequential:
+        torch.manual_seed(0)
+        return nn.Sequential(conv(3, 4, 3, padding=1), bn(4), nn.ReLU(), nn.Flatten(),
+                             nn.Linear(features, bundle.num_classes))  # fmt: skip
+
+    cfg = TrainConfig(batch_size=32, seed=1)
+    spe = bundle.steps_per_epoch(32)
+    schedule = build_schedule("clr", epochs=4, steps_per_epoch=spe, max_lr=0.05)
+    net, saved = model(), {}
+    optimizer = make_optimizer(net, cfg)
+
+    def save(m: EpochMetrics) -> None:
+        if m.epoch == 1:
+            saved.update(
+                model=copy.deepcopy(net.state_dict()), opt=copy.deepcopy(optimizer.state_dict())
+            )
+
+    full = train(net, bundle, schedule, cfg, optimizer=optimizer, callback=save)
+    assert full.final is not None and full.final.test_acc > 0.9
+    again = model()
+    again.load_state_dict(saved["model"])
+    resumed = train(again, bundle, schedule, cfg, start_epoch=2, optimizer_state=saved["opt"])
+    assert _without_time(resumed.metrics) == _without_time(full.metrics[2:])
