@@ -21,7 +21,7 @@ EXPECTED_CLASSES = {
     "imagefolder": 3,
     "digits": 10,
     "mnist1d": 10,
-    "synthetic": 4,
+    "synthetic": 10,
 }
 EXPECTED_SHAPE = {
     "cifar10": (3, 32, 32),

@@ -70,11 +70,20 @@ def crop_flip(
     return crops[flip.long(), batch, :, oy.to(dev), cols]
 
 
-def normalize(
-    x: torch.Tensor, scale: float, mean: torch.Tensor, std: torch.Tensor
-) -> torch.Tensor:
-    """float32 (x · scale − mean) / std per channel; `scale` maps stored values to [0, 1] units."""
-    shape = (1, -1) + (1,) * (x.dim() - 2)
-    a = (scale / std).to(x.device, torch.float32).view(shape)
-    b = (-mean / std).to(x.device, torch.float32).view(shape)
+def affine_normalizer(
+    mean: tuple[float, ...], std: tuple[float, ...], scale: float, ndim: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a, b) with normalised = a · x + b = (x · scale − mean) / std, broadcast over (N, C, ...).
+
+    `scale` maps stored values to the units of mean/std (1/255 for uint8 images).
+    """
+    shape = (1, -1) + (1,) * (ndim - 2)
+    m = torch.tensor(mean, dtype=torch.float64)
+    s = torch.tensor(std, dtype=torch.float64)
+    a = (scale / s).to(device, torch.float32).view(shape)
+    return a, (-m / s).to(device, torch.float32).view(shape)
+
+
+def normalize(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """float32 a · x + b (see `affine_normalizer`)."""
     return torch.addcmul(b, x.to(torch.float32), a)

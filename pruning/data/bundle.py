@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from pruning.data.augment import Augment, crop_flip, draw_augment_params, normalize
+from pruning.data.augment import (
+    Augment,
+    affine_normalizer,
+    crop_flip,
+    draw_augment_params,
+    normalize,
+)
 
 _AUG_SEED_SALT = 0x9E3779B97F4A7C15  # decorrelates the augmentation stream from the shuffle
 
@@ -62,6 +68,9 @@ class DataBundle:
     sources: dict[str, str] = field(default_factory=dict)
     classes: tuple[str, ...] = ()
     _device_cache: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _norm_cache: dict[tuple[bool, int, str], tuple[torch.Tensor, torch.Tensor]] = field(
         default_factory=dict, init=False, repr=False
     )
 
@@ -116,8 +125,13 @@ class DataBundle:
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """Stored inputs (uint8 or float) → normalised float32 model inputs on x's device."""
-        scale = 1.0 / 255.0 if x.dtype == torch.uint8 else 1.0
-        return normalize(x, scale, torch.tensor(self.mean), torch.tensor(self.std))
+        key = (x.dtype == torch.uint8, x.dim(), str(x.device))
+        if key not in self._norm_cache:  # built once per device: no host→device copy per batch
+            scale = 1.0 / 255.0 if x.dtype == torch.uint8 else 1.0
+            self._norm_cache[key] = affine_normalizer(
+                self.mean, self.std, scale, x.dim(), x.device
+            )
+        return normalize(x, *self._norm_cache[key])
 
     def _resident(self, split: Split, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         # Copy a split to an accelerator once; per-batch host→device copies would dominate there.

@@ -24,7 +24,7 @@ def load_synthetic(
     image_size: int | None,
     dims: int = 2,
     channels: int = 3,
-    num_classes: int = 4,
+    num_classes: int = 10,
     n_train: int = 512,
     n_test: int = 256,
     noise: float = 1.0,
