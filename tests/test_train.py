@@ -323,7 +323,7 @@ def test_real_synthetic_bundle_learns_and_resumes_exactly(dims: int) -> None:
     """On pruning.data's synthetic set (augmented) clr learns, and a resumed run is identical."""
     from pruning.data import load
 
-    bundle = load("synthetic", augment=True, dims=dims, n_train=256, n_test=128)
+    bundle = load("synthetic", augment=True, dims=dims, n_train=256, n_test=128, num_classes=4)
     conv, bn = (nn.Conv2d, nn.BatchNorm2d) if dims == 2 else (nn.Conv1d, nn.BatchNorm1d)
     features = 4 * math.prod(bundle.shape[1:])
 
