@@ -1,0 +1,417 @@
+"""MLflow tracking of a study: one parent run per study, one nested run per trial.
+
+Everything goes through `MlflowClient` with explicit run ids, never `mlflow.start_run`: trials
+run in reused Ray actors and are retried, and a process-global active run would leak from one
+trial into the next. Ray's `MLflowLoggerCallback` is not used either: it cannot nest runs, makes
+one HTTP call per metric and duplicates epoch rows after a retry (see STACK.md).
+"""
+
+from __future__ import annotations
+
+import os
+
+# MLflow 3 sends usage telemetry to the internet unless told not to; set before it is imported.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import json
+import logging
+import math
+import re
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from mlflow.entities import Metric, Param, Run, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from trainables.tracking_check import check_tracking_reachable, scheme_of
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "FAILED",
+    "FINISHED",
+    "KILLED",
+    "StudyRun",
+    "TrialRun",
+    "check_tracking_reachable",
+    "end_study_run",
+    "flatten",
+    "kill_unfinished_trial_runs",
+    "open_study_run",
+    "reopen_study_run",
+    "runs_dataframe",
+]
+
+log = logging.getLogger(__name__)
+
+FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
+END_STATUSES = (FINISHED, FAILED, KILLED)
+PARENT_TAG = "mlflow.parentRunId"
+STUDY_TAG, SPEC_HASH_TAG, VERSION_TAG, KIND_TAG = (
+    "prunetune.study",
+    "prunetune.spec_hash",
+    "prunetune.version",
+    "prunetune.kind",
+)
+PARAM_VALUE_MAX = 500  # MLflow < 2.x servers and some DB schemas still cap params at 500 chars
+TAG_VALUE_MAX = 8000
+BATCH_PARAMS_TAGS = 100  # MLflow's per-log_batch limits
+BATCH_METRICS = 1000
+_BAD_KEY_CHARS = re.compile(r"[^/\w.\- :]")
+_T = TypeVar("_T")
+
+
+def flatten(d: Mapping[str, Any], sep: str = ".") -> dict[str, str]:
+    """Nested dict → {"a.b.c": "value"}; lists (and empty dicts) become compact JSON strings."""
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping) and value:
+            for key, sub in value.items():
+                walk(f"{prefix}{sep}{key}" if prefix else str(key), sub)
+        else:
+            out[prefix] = _as_str(value)
+
+    for key, value in d.items():
+        walk(str(key), value)
+    return out
+
+
+def _as_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _key(name: str) -> str:
+    """MLflow rejects keys with characters outside [/\\w.- :]; keep the rest of the name."""
+    return _BAD_KEY_CHARS.sub("_", str(name))
+
+
+def _clip(value: Any, limit: int) -> str:
+    text = _as_str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("prunetune")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class _Run:
+    """What a study run and a trial run share: tags, artifacts, ending (also as a context)."""
+
+    def __init__(self, client: MlflowClient, tracking_uri: str, run: Run) -> None:
+        self.client = client
+        self.tracking_uri = tracking_uri
+        self.run_id: str = run.info.run_id
+        self.experiment_id: str = run.info.experiment_id
+        self.artifact_uri: str = run.info.artifact_uri
+        self.ended = False
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        items = [RunTag(_key(k), _clip(v, TAG_VALUE_MAX)) for k, v in tags.items()]
+        for chunk in _chunks(items, BATCH_PARAMS_TAGS):
+            self.client.log_batch(self.run_id, tags=list(chunk))
+
+    def log_artifact(self, path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_dict(self, obj: Any, file_name: str) -> None:
+        self.client.log_dict(self.run_id, obj, file_name)
+
+    def log_figure(self, fig: Any, file_name: str) -> None:
+        """Log a matplotlib figure and close it: pyplot keeps every open figure alive otherwise,
+        and trial actors are reused for many trials."""
+        self.client.log_figure(self.run_id, fig, file_name)
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close(fig)
+
+    def end(self, status: str = FINISHED) -> None:
+        _terminate(self.client, self.run_id, status)
+        self.ended = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: Any, tb: Any) -> bool:
+        if self.ended:  # an explicit end() inside the block has the last word
+            return False
+        if exc_type is None:
+            status = FINISHED
+        elif issubclass(exc_type, KeyboardInterrupt | SystemExit):
+            # Tune stops a trial (ASHA, SIGINT) by raising SystemExit(0) inside tune.report
+            status = KILLED
+        else:
+            status = FAILED
+        try:
+            self.end(status)
+        except Exception:
+            if exc_type is None:
+                raise
+            log.warning("could not mark run %s %s", self.run_id, status, exc_info=True)
+        return False
+
+
+class StudyRun(_Run):
+    """The parent run of a study; trial runs are nested under it."""
+
+
+class TrialRun(_Run):
+    """One trial's nested run. Epoch metrics are logged once per (metric, step), also across
+    retries: a reattached run learns the steps already present from its metric history."""
+
+    def __init__(self, client: MlflowClient, tracking_uri: str, run: Run) -> None:
+        super().__init__(client, tracking_uri, run)
+        self._logged: dict[str, dict[int, float]] = {}
+
+    @classmethod
+    def open(
+        cls,
+        tracking_uri: str,
+        experiment_id: str,
+        parent_run_id: str,
+        run_name: str,
+        *,
+        tags: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> TrialRun:
+        """Create a run nested under `parent_run_id`, or reattach to `run_id` (a retried trial)."""
+        client = MlflowClient(tracking_uri)
+        tags = {k: _clip(v, TAG_VALUE_MAX) for k, v in (tags or {}).items()}
+        run = _get_run(client, run_id) if run_id else None
+        if run is None:
+            if run_id:
+                log.warning("run %s to reattach to is gone; starting a new run", run_id)
+            run = client.create_run(
+                experiment_id, run_name=run_name, tags={**tags, PARENT_TAG: parent_run_id}
+            )
+            self = cls(client, tracking_uri, run)
+        else:
+            client.update_run(run.info.run_id, status="RUNNING")
+            self = cls(client, tracking_uri, run)
+            self._load_history(run)
+            self.set_tags(tags)
+        self._log_params(flatten(params or {}), run.data.params)
+        return self
+
+    def _load_history(self, run: Run) -> None:
+        for key in run.data.metrics:
+            steps = self._logged.setdefault(key, {})
+            for metric in self.client.get_metric_history(self.run_id, key):
+                steps[metric.step] = metric.value
+
+    def _log_params(self, params: Mapping[str, str], present: Mapping[str, str]) -> None:
+        # MLflow params are immutable: on reattach only the missing ones are logged.
+        items = []
+        for key, value in params.items():
+            key, value = _key(key), _clip(value, PARAM_VALUE_MAX)
+            if key in present:
+                if present[key] != value:
+                    log.warning("param %s already logged as %r, not %r", key, present[key], value)
+                continue
+            items.append(Param(key, value))
+        for chunk in _chunks(items, BATCH_PARAMS_TAGS):
+            self.client.log_batch(self.run_id, params=list(chunk))
+
+    def logged_steps(self, key: str) -> list[int]:
+        """Steps at which `key` is known to be logged (this session and, after reattach, before)."""
+        return sorted(self._logged.get(_key(key), {}))
+
+    def log_epoch(self, step: int, metrics: Mapping[str, float]) -> None:
+        """One log_batch call for the epoch; (metric, step) pairs already logged are skipped."""
+        step, stamp = int(step), _now_ms()
+        batch = [
+            Metric(_key(k), float(v), stamp, step)
+            for k, v in metrics.items()
+            if step not in self._logged.get(_key(k), {})
+        ]
+        self._send(batch)
+
+    def log_summary(self, metrics: Mapping[str, float]) -> None:
+        """Final values at the run's last step, so they are the 'latest' values MLflow shows;
+        a value identical to what that step already holds is not logged twice."""
+        last = max((max(s) for s in self._logged.values() if s), default=0)
+        stamp, batch = _now_ms(), []
+        for name, value in metrics.items():
+            key, value = _key(name), float(value)
+            steps, step = self._logged.get(key, {}), last
+            if step in steps:
+                if _same(steps[step], value):
+                    continue
+                step += 1
+            batch.append(Metric(key, value, stamp, step))
+        self._send(batch)
+
+    def _send(self, batch: list[Metric]) -> None:
+        if not batch:
+            return
+        for chunk in _chunks(batch, BATCH_METRICS):
+            self.client.log_batch(self.run_id, metrics=list(chunk))
+        for metric in batch:  # recorded only once stored, so a failed call can be retried
+            self._logged.setdefault(metric.key, {})[metric.step] = metric.value
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _get_run(client: MlflowClient, run_id: str) -> Run | None:
+    try:
+        return client.get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+
+
+def _artifact_location(tracking_uri: str, artifact_root: str) -> str | None:
+    """A server stores artifacts where its --artifacts-destination says; a database store
+    would otherwise put them under ./mlruns of whatever directory the process runs in."""
+    if scheme_of(tracking_uri) in ("http", "https"):
+        return None
+    root = Path(artifact_root).expanduser().resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return root.as_uri()
+
+
+def _experiment_id(client: MlflowClient, name: str, artifact_location: str | None) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        try:
+            return client.create_experiment(name, artifact_location=artifact_location)
+        except MlflowException as exc:  # another driver created it in between
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise exc from None
+    if experiment.lifecycle_stage == "deleted":
+        raise ValueError(
+            f"tracking.experiment: experiment {name!r} is deleted in the tracking store; "
+            f"restore it (`mlflow experiments restore`) or choose another name"
+        )
+    return experiment.experiment_id
+
+
+def open_study_run(
+    tracking_uri: str, experiment: str, study_name: str, spec_hash: str, artifact_root: str
+) -> StudyRun:
+    """Get/create the experiment and the study's parent run; an unfinished parent run of the
+    same study and spec is reused (a driver that died before recording its run id)."""
+    client = MlflowClient(tracking_uri)
+    experiment_id = _experiment_id(
+        client, experiment, _artifact_location(tracking_uri, artifact_root)
+    )
+    found = client.search_runs(
+        [experiment_id],
+        filter_string=(
+            f"tags.`{KIND_TAG}` = 'study' and tags.`{STUDY_TAG}` = '{study_name}' "
+            f"and tags.`{SPEC_HASH_TAG}` = '{spec_hash}' and attributes.status = 'RUNNING'"
+        ),
+        max_results=1,
+        order_by=["attributes.start_time DESC"],
+    )
+    if found:
+        return StudyRun(client, tracking_uri, found[0])
+    tags = {
+        KIND_TAG: "study",
+        STUDY_TAG: study_name,
+        SPEC_HASH_TAG: spec_hash,
+        VERSION_TAG: _version(),
+    }
+    return StudyRun(
+        client, tracking_uri, client.create_run(experiment_id, run_name=study_name, tags=tags)
+    )
+
+
+def reopen_study_run(tracking_uri: str, parent_run_id: str) -> StudyRun:
+    """Mark an interrupted study's parent run RUNNING again (resume)."""
+    client = MlflowClient(tracking_uri)
+    client.update_run(parent_run_id, status="RUNNING")
+    return StudyRun(client, tracking_uri, client.get_run(parent_run_id))
+
+
+def end_study_run(tracking_uri: str, parent_run_id: str, status: str) -> None:
+    _terminate(MlflowClient(tracking_uri), parent_run_id, status)
+
+
+def _terminate(client: MlflowClient, run_id: str, status: str) -> None:
+    if status not in END_STATUSES:
+        raise ValueError(
+            f"status: {status!r} does not end a run; valid: {', '.join(END_STATUSES)}"
+        )
+    client.set_terminated(run_id, status)
+
+
+def _nested_runs(
+    client: MlflowClient, experiment_id: str, parent_run_id: str, extra: str = ""
+) -> list[Run]:
+    runs: list[Run] = []
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.{PARENT_TAG} = '{parent_run_id}'{extra}",
+            max_results=1000,
+            order_by=["attributes.start_time ASC"],
+            page_token=token,
+        )
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def kill_unfinished_trial_runs(tracking_uri: str, experiment_id: str, parent_run_id: str) -> int:
+    """Trial runs still RUNNING after Tune returned (actor killed, study interrupted) → KILLED."""
+    client = MlflowClient(tracking_uri)
+    runs = _nested_runs(client, experiment_id, parent_run_id, " and attributes.status = 'RUNNING'")
+    for run in runs:
+        client.set_terminated(run.info.run_id, KILLED)
+    return len(runs)
+
+
+def runs_dataframe(tracking_uri: str, experiment_id: str, parent_run_id: str) -> pd.DataFrame:
+    """The study's nested runs, one row each, with the columns `mlflow.search_runs` uses:
+    run_id, run_name, status, start_time, end_time, metrics.*, params.*, tags.*."""
+    import pandas as pd
+
+    client = MlflowClient(tracking_uri)
+    rows = []
+    for run in _nested_runs(client, experiment_id, parent_run_id):
+        info, data = run.info, run.data
+        row: dict[str, Any] = {
+            "run_id": info.run_id,
+            "run_name": info.run_name,
+            "experiment_id": info.experiment_id,
+            "status": info.status,
+            "artifact_uri": info.artifact_uri,
+            "start_time": pd.to_datetime(info.start_time, unit="ms", utc=True),
+            "end_time": pd.to_datetime(info.end_time, unit="ms", utc=True),
+        }
+        row.update({f"metrics.{k}": v for k, v in data.metrics.items()})
+        row.update({f"params.{k}": v for k, v in data.params.items()})
+        row.update({f"tags.{k}": v for k, v in data.tags.items()})
+        rows.append(row)
+    base = ["run_id", "run_name", "experiment_id", "status", "artifact_uri", "start_time"]
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=[*base, "end_time"])
