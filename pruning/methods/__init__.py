@@ -1,0 +1,62 @@
+"""Pruning methods: one registry, one entry point.
+
+`prune(model, method, target, ctx) -> (model, PruneReport)` prunes in place and returns the same
+model object. Structured methods (l1, l2, random, taylor, slimming) remove filters physically, so
+build optimizers *after* pruning; unstructured methods (magnitude, random_unstructured) return
+masks in `report.masks` for the training loop to keep applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from torch import nn
+
+from pruning.methods.configs import PAPER_CONFIGS, PAPER_REDUCTIONS, configs_for, resolve_config
+from pruning.methods.report import PruneContext, PruneReport, PruneTarget
+from pruning.methods.structured import CRITERIA as STRUCTURED_CRITERIA
+from pruning.methods.structured import prune_structured
+from pruning.methods.unstructured import CRITERIA as UNSTRUCTURED_CRITERIA
+from pruning.methods.unstructured import apply_masks, prune_unstructured
+from pruning.registry import Registry
+
+PruneFn = Callable[[nn.Module, PruneTarget, PruneContext], tuple[nn.Module, PruneReport]]
+
+METHODS: Registry[PruneFn] = Registry("pruning method")
+STRUCTURED = STRUCTURED_CRITERIA
+UNSTRUCTURED = UNSTRUCTURED_CRITERIA
+for _name in STRUCTURED:
+    METHODS.add(_name, partial(prune_structured, criterion=_name))
+for _name in UNSTRUCTURED:
+    METHODS.add(_name, partial(prune_unstructured, criterion=_name))
+
+
+def prune(
+    model: nn.Module, method: str, target: PruneTarget, ctx: PruneContext
+) -> tuple[nn.Module, PruneReport]:
+    """Prune `model` in place with a registered method; see PruneTarget for what ratios mean."""
+    return METHODS.get(method)(model, target, ctx)
+
+
+def is_structured(method: str) -> bool:
+    """True for methods that remove channels (the model's shapes change)."""
+    METHODS.get(method)
+    return method in STRUCTURED
+
+
+__all__ = [
+    "METHODS",
+    "PAPER_CONFIGS",
+    "PAPER_REDUCTIONS",
+    "STRUCTURED",
+    "UNSTRUCTURED",
+    "PruneContext",
+    "PruneReport",
+    "PruneTarget",
+    "apply_masks",
+    "configs_for",
+    "is_structured",
+    "prune",
+    "resolve_config",
+]

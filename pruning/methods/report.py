@@ -1,0 +1,133 @@
+"""What a pruning call is asked to do (PruneTarget), what it may use (PruneContext) and what it
+did (PruneReport).
+
+The report keeps the *requested* ratio and the *achieved* one apart: per-layer keep counts are
+rounded down (PFEC's int(C·(1 − p))), slimming never empties a layer, and an unstructured round
+only removes still-alive weights, so the two differ by design and both are worth logging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+LossBatches = Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
+
+
+def check_ratio(value: float, name: str = "ratio") -> float:
+    """Validate a pruning fraction: it must lie in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class PruneTarget:
+    """How much to prune: exactly one of a uniform `ratio`, per-stage `stage_ratios`, or a
+    named paper `config` ("resnet56-B", or "B" resolved against the model being pruned).
+
+    For structured methods a ratio is the fraction of *filters* removed per prunable layer
+    (slimming: of all prunable channels, globally); for unstructured ones the fraction of the
+    *remaining* weights removed in this round.
+    """
+
+    ratio: float | None = None
+    stage_ratios: tuple[float, ...] | None = None
+    config: str | None = None
+
+    def __post_init__(self) -> None:
+        given = [k for k in ("ratio", "stage_ratios", "config") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "PruneTarget needs exactly one of ratio, stage_ratios, config; "
+                f"got {', '.join(given) or 'none'}"
+            )
+        if self.ratio is not None:
+            object.__setattr__(self, "ratio", check_ratio(self.ratio))
+        if self.stage_ratios is not None:
+            if len(self.stage_ratios) == 0:
+                raise ValueError("stage_ratios must list one ratio per stage, got an empty list")
+            ratios = tuple(check_ratio(r, "stage_ratios") for r in self.stage_ratios)
+            object.__setattr__(self, "stage_ratios", ratios)
+        if self.config is not None and not (isinstance(self.config, str) and self.config):
+            raise ValueError(
+                f"config must be a non-empty name like 'resnet56-B', got {self.config!r}"
+            )
+
+    def describe(self) -> dict[str, Any]:
+        """The target as a flat, JSON-able dict (for logging)."""
+        out = {"ratio": self.ratio, "config": self.config}
+        out["stage_ratios"] = list(self.stage_ratios) if self.stage_ratios is not None else None
+        return out
+
+
+@dataclass
+class PruneContext:
+    """What a method may use besides the model.
+
+    example_inputs: one batch of the model's input shape, for tracing and MAC counting.
+    seed: seeds every random choice (random filters, random unstructured).
+    masks: unstructured masks of earlier rounds (param name → bool tensor); None = dense.
+    loss_batches: zero-argument callable yielding (x, y) batches; taylor sums gradients over them.
+    include_fc: unstructured methods also prune the classifier's weights (default: conv only).
+    """
+
+    example_inputs: torch.Tensor
+    seed: int = 0
+    masks: dict[str, torch.Tensor] | None = None
+    loss_batches: LossBatches | None = None
+    include_fc: bool = False
+
+
+@dataclass
+class PruneReport:
+    """The outcome of one pruning call. `to_dict()` is JSON-able; masks stay out of it.
+
+    achieved_ratio: structured — fraction of prunable filters removed; unstructured — fraction of
+    the weights alive before this round that this round removed (the quantity `ratio` asks for;
+    the cumulative figure is `sparsity_after`).
+    sparsity_*: fraction of conv + linear weights that are zero or removed, relative to the dense
+    model (structured: relative to the model as it was before this call, when no dense reference
+    is known).
+    """
+
+    method: str
+    kind: str
+    requested_ratio: float
+    achieved_ratio: float
+    macs_before: float
+    macs_after: float
+    params_before: float
+    params_after: float
+    sparsity_before: float
+    sparsity_after: float
+    widths: dict[str, int]
+    config: str | None = None
+    stage_ratios: list[float] | None = None
+    masks: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+
+    @property
+    def macs_removed(self) -> float:
+        """Fraction of MACs removed by this call."""
+        return 1.0 - self.macs_after / self.macs_before if self.macs_before else 0.0
+
+    @property
+    def params_removed(self) -> float:
+        """Fraction of parameters removed by this call."""
+        return 1.0 - self.params_after / self.params_before if self.params_before else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of everything but the masks."""
+        out = asdict(self)
+        out.pop("masks")
+        for key in ("macs_before", "macs_after", "params_before", "params_after"):
+            out[key] = float(out[key])
+        out["widths"] = {k: int(v) for k, v in self.widths.items()}
+        out["macs_removed"] = self.macs_removed
+        out["params_removed"] = self.params_removed
+        return out

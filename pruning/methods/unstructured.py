@@ -1,0 +1,121 @@
+"""Unstructured (weight) pruning with masks.
+
+- magnitude (Han et al. 2015): one global threshold over |w| of all conv weights (all linear
+  weights too with ctx.include_fc).
+- random_unstructured: the same number of weights, drawn uniformly at random (seeded).
+
+A round removes `ratio` of the weights still *alive* (mask True and nonzero), so k rounds of p
+leave (1 − p)^k of them: the iterative schedule of Renda et al. 2020 and S-Cyc. Weights already
+zero stay pruned. Masks are bool tensors keyed by `named_parameters()` name, ready for the
+training loop to multiply in after every optimizer step; they are also applied here.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pruning.budget import count_macs_params, sparsity
+from pruning.methods.layers import CONV_TYPES, conv_widths
+from pruning.methods.report import PruneContext, PruneReport, PruneTarget
+
+CRITERIA = ("magnitude", "random_unstructured")
+
+
+def scope_weights(model: nn.Module, include_fc: bool = False) -> dict[str, nn.Parameter]:
+    """The weights an unstructured method prunes, by `named_parameters()` name."""
+    kinds = (*CONV_TYPES, nn.Linear) if include_fc else CONV_TYPES
+    return {
+        f"{name}.weight" if name else "weight": m.weight
+        for name, m in model.named_modules()
+        if isinstance(m, kinds)
+    }
+
+
+def alive_masks(
+    weights: dict[str, nn.Parameter], masks: dict[str, torch.Tensor] | None
+) -> dict[str, torch.Tensor]:
+    """True where a weight is still in play: nonzero and not masked by an earlier round."""
+    alive = {}
+    for name, weight in weights.items():
+        mask = weight.detach() != 0
+        if masks is not None and name in masks:
+            mask &= masks[name].to(mask.device).bool()
+        alive[name] = mask
+    return alive
+
+
+def _scores(flat: torch.Tensor, criterion: str, seed: int) -> torch.Tensor:
+    if criterion == "magnitude":
+        return flat.abs()
+    return torch.rand(flat.numel(), generator=torch.Generator().manual_seed(seed))
+
+
+def select_weights(
+    weights: dict[str, nn.Parameter],
+    alive: dict[str, torch.Tensor],
+    ratio: float,
+    criterion: str,
+    seed: int,
+) -> tuple[dict[str, torch.Tensor], int, int]:
+    """New masks removing round(ratio · n_alive) alive weights (the lowest scores, one global
+    ranking); returns (masks, n_alive, n_removed)."""
+    flat_alive = torch.cat([alive[n].flatten().cpu() for n in weights])
+    flat_weights = torch.cat([w.detach().flatten().cpu() for w in weights.values()])
+    positions = flat_alive.nonzero().squeeze(1)
+    n_remove = round(ratio * positions.numel())
+    order = torch.argsort(_scores(flat_weights[positions], criterion, seed), stable=True)
+    flat_alive[positions[order[:n_remove]]] = False
+    masks, start = {}, 0
+    for name, weight in weights.items():
+        chunk = flat_alive[start : start + weight.numel()]
+        masks[name] = chunk.reshape(weight.shape).to(weight.device)
+        start += weight.numel()
+    return masks, int(positions.numel()), n_remove
+
+
+def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> None:
+    """Zero every masked-out weight (what the training loop repeats after each step)."""
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, mask in masks.items():
+            params[name].mul_(mask.to(device=params[name].device, dtype=params[name].dtype))
+
+
+def prune_unstructured(
+    model: nn.Module, target: PruneTarget, ctx: PruneContext, *, criterion: str
+) -> tuple[nn.Module, PruneReport]:
+    """One round of unstructured pruning in place; the report carries the cumulative masks."""
+    if target.ratio is None:
+        raise ValueError(
+            f"{criterion} takes a uniform ratio (one global ranking), not stage_ratios or config"
+        )
+    weights = scope_weights(model, ctx.include_fc)
+    unknown = sorted(set(ctx.masks or {}) - set(dict(model.named_parameters())))
+    if unknown:
+        raise ValueError(f"ctx.masks names parameters this model lacks: {', '.join(unknown[:3])}")
+    before_masks = dict(ctx.masks) if ctx.masks else None
+    macs_before, params_before = count_macs_params(model, ctx.example_inputs, before_masks)
+    sparsity_before = sparsity(model, before_masks)
+    alive = alive_masks(weights, ctx.masks)
+    new_masks, n_alive, n_removed = select_weights(
+        weights, alive, target.ratio, criterion, ctx.seed
+    )
+    masks = {k: v.bool() for k, v in (ctx.masks or {}).items()}
+    masks.update(new_masks)
+    apply_masks(model, masks)
+    macs_after, params_after = count_macs_params(model, ctx.example_inputs, masks)
+    return model, PruneReport(
+        method=criterion,
+        kind="unstructured",
+        requested_ratio=target.ratio,
+        achieved_ratio=n_removed / n_alive if n_alive else 0.0,
+        macs_before=macs_before,
+        macs_after=macs_after,
+        params_before=params_before,
+        params_after=params_after,
+        sparsity_before=sparsity_before,
+        sparsity_after=sparsity(model, masks),
+        widths=conv_widths(model),
+        masks=masks,
+    )
