@@ -300,3 +300,30 @@ def test_prune_returns_same_object() -> None:
     model = make_model("smallcnn1d")
     out, _ = prune(model, "l1", PruneTarget(ratio=0.25), context("smallcnn1d"))
     assert out is model
+
+
+def test_taylor_reads_at_most_taylor_batches() -> None:
+    """taylor stops after ctx.taylor_batches batches, so an endless iterator is fine."""
+    seen = []
+
+    def endless():
+        generator = torch.Generator().manual_seed(0)
+        while True:
+            seen.append(1)
+            yield torch.randn(4, 1, 8, 8, generator=generator), torch.randint(0, 10, (4,))
+
+    ctx = context("smallcnn2d")
+    ctx = PruneContext(ctx.example_inputs, loss_batches=endless, taylor_batches=3)
+    prune(make_model("smallcnn2d"), "taylor", PruneTarget(ratio=0.5), ctx)
+    assert len(seen) == 3
+
+
+def test_context_for_model() -> None:
+    """PruneContext.for_model makes a fixed example batch of the data shape."""
+    model = make_model("smallcnn1d")
+    ctx = PruneContext.for_model(model, shape=(1, 40), num_classes=10, seed=3, include_fc=True)
+    assert ctx.example_inputs.shape == (1, 1, 40) and ctx.seed == 3 and ctx.include_fc
+    again = PruneContext.for_model(model, shape=(1, 40))
+    assert torch.equal(ctx.example_inputs, again.example_inputs)
+    _, report = prune(model, "l1", PruneTarget(ratio=0.5), ctx)
+    assert report.achieved_ratio == 0.5

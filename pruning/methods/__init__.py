@@ -8,6 +8,7 @@ masks in `report.masks` for the training loop to keep applied.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from functools import partial
 
@@ -35,8 +36,15 @@ for _name in UNSTRUCTURED:
 def prune(
     model: nn.Module, method: str, target: PruneTarget, ctx: PruneContext
 ) -> tuple[nn.Module, PruneReport]:
-    """Prune `model` in place with a registered method; see PruneTarget for what ratios mean."""
-    return METHODS.get(method)(model, target, ctx)
+    """Prune `model` in place with a registered method; see PruneTarget for what ratios mean.
+
+    ctx.example_inputs is moved to the model's device first (callers often prune on the CPU a
+    model whose context was made on the GPU)."""
+    fn = METHODS.get(method)
+    device = next(model.parameters()).device
+    if ctx.example_inputs.device != device:
+        ctx = dataclasses.replace(ctx, example_inputs=ctx.example_inputs.to(device))
+    return fn(model, target, ctx)
 
 
 def is_structured(method: str) -> bool:

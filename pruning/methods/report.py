@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
+from torch import nn
 
 LossBatches = Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
 
@@ -73,8 +74,9 @@ class PruneContext:
     example_inputs: one batch of the model's input shape, for tracing and MAC counting.
     seed: seeds every random choice (random filters, random unstructured).
     masks: unstructured masks of earlier rounds (param name → bool tensor); None = dense.
-    loss_batches: zero-argument callable yielding (x, y) batches; taylor sums gradients over them.
-    include_fc: unstructured methods also prune the classifier's weights (default: conv only).
+    loss_batches: zero-argument callable yielding (x, y) batches; taylor sums gradients over the
+        first `taylor_batches` of them (an epoch's iterator may be passed: it is cut short).
+    include_fc: unstructured methods also prune the linear layers' weights (default: conv only).
     """
 
     example_inputs: torch.Tensor
@@ -82,6 +84,26 @@ class PruneContext:
     masks: dict[str, torch.Tensor] | None = None
     loss_batches: LossBatches | None = None
     include_fc: bool = False
+    taylor_batches: int = 32
+
+    @classmethod
+    def for_model(
+        cls,
+        model: nn.Module,
+        *,
+        shape: tuple[int, ...],
+        num_classes: int | None = None,
+        batch_size: int = 1,
+        **fields: Any,
+    ) -> PruneContext:
+        """A context whose example_inputs are a fixed random batch of `shape` ((C, H, W) or
+        (C, L)) on the model's device; `fields` are the other PruneContext fields.
+        `num_classes` is accepted for symmetry with the model builders and not needed."""
+        del num_classes
+        device = next(model.parameters()).device
+        generator = torch.Generator().manual_seed(0)
+        inputs = torch.randn((batch_size, *shape), generator=generator).to(device)
+        return cls(example_inputs=inputs, **fields)
 
 
 @dataclass

@@ -17,6 +17,7 @@ the unpruned model, as PFEC does — and only then does the surgery.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import torch
@@ -117,9 +118,10 @@ def _taylor_scores(
     was_training = model.training
     model.train()
     scores = {lay.name: torch.zeros(lay.channels) for lay in layers}
-    for x, y in ctx.loss_batches():
+    device = next(model.parameters()).device
+    for x, y in itertools.islice(ctx.loss_batches(), ctx.taylor_batches):
         model.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
+        F.cross_entropy(model(x.to(device)), y.to(device)).backward()
         for lay in layers:
             scores[lay.name] += _channel_saliency(lay) ** 2
     model.zero_grad(set_to_none=True)
