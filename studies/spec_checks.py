@@ -1,0 +1,324 @@
+"""Checks of a study spec that need several fields, or the `pruning` plug-ins themselves.
+
+Run by `StudySpec`'s after-validator once every field has its type. Each check raises the same
+one-line error as a field check, with the path of the field the user has to change. Registries
+and schedule classes are imported here, on first use, not when `studies.spec` is imported.
+
+Schedule params are validated by building the real schedule for every budget and max LR the
+study can sample, so a value the schedule would refuse in a trial is refused before anything runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from studies.spec_fields import invalid
+
+if TYPE_CHECKING:
+    from studies.spec import StudySpec
+
+# LRW replays the pretraining run; these of its params must describe that run (SCIENCE.md §2).
+_LRW_FROM_PRETRAIN = ("original_epochs", "base_lr", "milestones")
+
+
+def check(spec: StudySpec) -> None:
+    """Every cross-field check, in the order a reader of the file meets the fields."""
+    _dataset_and_model(spec)
+    _pretrain(spec)
+    _pruning(spec)
+    _retrain(spec)
+    _search(spec)
+
+
+# --- what the schedules can do ------------------------------------------------------------------
+
+
+def _schedule_class(name: str) -> Any:
+    from pruning.schedules import SCHEDULES
+
+    return SCHEDULES.get(name)
+
+
+def peak_param(schedule: str) -> str | None:
+    """The param a schedule's max LR sets (ft: lr, step: base_lr, ...); None for scyc."""
+    return _schedule_class(schedule).peak_param
+
+
+def schedules_with_max_lr(spec: StudySpec) -> list[str]:
+    """The study's schedules for which `retrain.max_lr` is sampled: those with a free peak LR
+    (not scyc, which computes its own) whose peak is not pinned in `retrain.schedule_params`."""
+    if spec.retrain.max_lr is None:
+        return []
+    out = []
+    for name in spec.retrain.schedules:
+        peak = peak_param(name)
+        pinned = spec.retrain.schedule_params.get(name, {})
+        if peak is not None and peak not in pinned and "max_lr" not in pinned:
+            out.append(name)
+    return out
+
+
+def max_lr_values(spec: StudySpec) -> list[float]:
+    """The max LR values to probe schedules with: the list, or a range's two ends."""
+    max_lr = spec.retrain.max_lr
+    if max_lr is None:
+        return []
+    return list(max_lr) if isinstance(max_lr, list) else [max_lr.low, max_lr.high]
+
+
+# --- sections ------------------------------------------------------------------------------------
+
+
+def _dataset_and_model(spec: StudySpec) -> None:
+    from pruning.data.info import describe
+    from pruning.models import MODELS, supported_dims
+
+    data, model = spec.dataset, spec.model
+    info = describe(data.name, data.root or None, data.image_size or None)
+    if info.needs_root and not data.root:
+        raise invalid(
+            f"{data.name} needs the folder it is stored in",
+            "a directory path, e.g. root = /data/" + data.name,
+            path="dataset.root",
+        )
+    if info.dims not in supported_dims(model.name):
+        fits = [m for m in MODELS.names() if info.dims in supported_dims(m)]
+        raise invalid(
+            f"{model.name} cannot take {info.dims}-D inputs, and dataset {data.name} is "
+            f"{info.dims}-D",
+            ", ".join(fits),
+            path="model.name",
+        )
+    if model.widths:
+        from pruning.models import build
+
+        try:
+            build(
+                model.name,
+                info.num_classes,
+                info.shape[0],
+                info.shape[-1],
+                info.dims,
+                model.widths,
+            )
+        except (ValueError, TypeError) as err:
+            raise invalid(str(err), "", path="model.widths") from None
+
+
+def _pretrain(spec: StudySpec) -> None:
+    from pruning.schedules import SCHEDULES, build_schedule
+
+    recipe = spec.pretrain
+    # The dense run sets the peak through max_lr (trainables/dense_cache.py): scyc has none,
+    # and lrw would need an earlier run to replay.
+    usable = [n for n in SCHEDULES.names() if peak_param(n) is not None and n != "lrw"]
+    if recipe.schedule not in usable:
+        raise invalid(
+            f"{recipe.schedule} cannot train a dense model",
+            ", ".join(usable),
+            path="pretrain.schedule",
+        )
+    params: dict[str, Any] = {"max_lr": recipe.lr}
+    if recipe.schedule == "step":
+        params["milestones"] = pretrain_milestones(spec)
+    try:
+        build_schedule(recipe.schedule, epochs=recipe.epochs, steps_per_epoch=1, **params)
+    except ValueError as err:
+        raise invalid(str(err), "", path="pretrain") from None
+    for section in ("pretrain", "retrain"):
+        part = getattr(spec, section)
+        if part.nesterov and part.momentum == 0:
+            raise invalid(
+                "nesterov needs momentum > 0", "false, or momentum > 0", path=f"{section}.nesterov"
+            )
+
+
+def pretrain_milestones(spec: StudySpec) -> list[int]:
+    """The pretraining LR drops in epochs, rounded as trainables/dense_cache.py rounds them."""
+    return [round(f * spec.pretrain.epochs) for f in spec.pretrain.milestones]
+
+
+def _pruning(spec: StudySpec) -> None:
+    from pruning.methods import STRUCTURED, UNSTRUCTURED, configs_for, resolve_config
+
+    p = spec.pruning
+    if p.configs and p.ratio is not None:
+        raise invalid(
+            "give configs or ratio, not both",
+            "remove ratio, or set configs = []",
+            path="pruning.configs",
+        )
+    if not p.configs and p.ratio is None:
+        raise invalid(
+            "no pruning amount given",
+            "ratio = [0.5], ratio = {low = 0.3, high = 0.9}, or configs = [...]",
+            path="pruning.ratio",
+        )
+    for i, name in enumerate(p.configs):
+        try:
+            resolve_config(name, spec.model.name)
+        except ValueError:
+            fits = configs_for(spec.model.name)
+            raise invalid(
+                f"config {name!r} does not fit model {spec.model.name}",
+                ", ".join(fits) or "none for this model (use ratio)",
+                path=f"pruning.configs[{i}]",
+            ) from None
+    if p.configs:
+        # Slimming and the unstructured methods rank globally: they take one uniform ratio.
+        by_config = [m for m in STRUCTURED if m != "slimming"]
+        for i, method in enumerate(p.methods):
+            if method not in by_config:
+                raise invalid(
+                    f"{method} cannot prune to a named config",
+                    ", ".join(by_config),
+                    path=f"pruning.methods[{i}]",
+                )
+    if p.schedule == "iterative" and p.rounds < 2:
+        raise invalid(
+            f"iterative pruning needs rounds >= 2, got {p.rounds}", ">= 2", path="pruning.rounds"
+        )
+    if p.schedule == "iterative" and p.configs:
+        raise invalid(
+            "iterative pruning takes a per-round ratio, not configs",
+            "ratio = [...]",
+            path="pruning.configs",
+        )
+    if p.schedule == "one-shot" and p.rounds != 1:
+        raise invalid(
+            f"rounds = {p.rounds} needs schedule = 'iterative'",
+            "1 for one-shot",
+            path="pruning.rounds",
+        )
+    if p.include_fc and not set(p.methods) & set(UNSTRUCTURED):
+        raise invalid(
+            "only unstructured methods prune the classifier",
+            ", ".join(UNSTRUCTURED),
+            path="pruning.include_fc",
+        )
+
+
+def _retrain(spec: StudySpec) -> None:
+    from pruning.schedules import SCHEDULES
+
+    r = spec.retrain
+    for name, params in r.schedule_params.items():
+        where = f"retrain.schedule_params.{name}"
+        if name not in SCHEDULES:
+            raise invalid(f"unknown schedule {name!r}", ", ".join(SCHEDULES.names()), path=where)
+        valid = _schedule_class(name).param_names()
+        valid += ["max_lr"] if peak_param(name) not in (None, "max_lr") else []
+        for key in params:
+            if key not in valid:
+                raise invalid(
+                    f"unknown parameter {key!r} of {name}", ", ".join(valid), path=f"{where}.{key}"
+                )
+    if "lrw" in r.schedules:
+        _lrw_replays_pretraining(spec)
+    if r.max_lr is not None and not schedules_with_max_lr(spec):
+        takes = [n for n in SCHEDULES.names() if peak_param(n) is not None]
+        raise invalid(
+            "no schedule in retrain.schedules has a free max LR (scyc computes its own; a peak "
+            "set in retrain.schedule_params is fixed)",
+            f"remove max_lr, or add one of {', '.join(takes)}",
+            path="retrain.max_lr",
+        )
+    for name in r.schedules:
+        _build_every_variant(spec, name)
+
+
+def _lrw_replays_pretraining(spec: StudySpec) -> None:
+    if spec.pretrain.schedule != "step":
+        raise invalid(
+            f"lrw replays the pretraining schedule, which must be 'step' (pretrain.schedule "
+            f"is {spec.pretrain.schedule!r})",
+            "pretrain.schedule = 'step', or drop lrw",
+            path="retrain.schedules",
+        )
+    expected = {
+        "original_epochs": spec.pretrain.epochs,
+        "base_lr": spec.pretrain.lr,
+        "milestones": pretrain_milestones(spec),
+    }
+    params = spec.retrain.schedule_params.setdefault("lrw", {})
+    longest = max(spec.retrain.epochs)
+    if longest > spec.pretrain.epochs:
+        raise invalid(
+            f"lrw cannot replay the last {longest} epochs of a {spec.pretrain.epochs}-epoch "
+            "pretraining run",
+            f"budgets <= pretrain.epochs ({spec.pretrain.epochs}), or drop lrw",
+            path="retrain.epochs",
+        )
+    for key in _LRW_FROM_PRETRAIN:
+        if key in params and params[key] != expected[key]:
+            raise invalid(
+                f"{params[key]!r} does not match the pretraining run; lrw replays it",
+                f"{expected[key]!r} (from pretrain.epochs, pretrain.lr, pretrain.milestones)",
+                path=f"retrain.schedule_params.lrw.{key}",
+            )
+        params.setdefault(key, expected[key])
+
+
+def _build_every_variant(spec: StudySpec, name: str) -> None:
+    """Build `name` for every budget and max-LR end the study can sample, as a trial would."""
+    from pruning.schedules import build_schedule
+
+    params = dict(spec.retrain.schedule_params.get(name, {}))
+    lrs: list[float | None] = [None]
+    if name in schedules_with_max_lr(spec):
+        lrs = list(max_lr_values(spec))
+    where = f"retrain.schedule_params.{name}" if params else "retrain.epochs"
+    for epochs in spec.retrain.epochs:
+        for lr in lrs:
+            extra = {} if lr is None else {"max_lr": lr}
+            try:
+                build_schedule(name, epochs=epochs, steps_per_epoch=1, **params, **extra)
+            except ValueError as err:
+                raise invalid(f"{err} (epochs = {epochs})", "", path=where) from None
+
+
+def _search(spec: StudySpec) -> None:
+    s, multi = spec.search, isinstance(spec.search.objective, list)
+    if s.trials == 0 and s.sampler != "grid":
+        raise invalid(
+            "0 trials means 'the grid size', for sampler = 'grid' only",
+            ">= 1",
+            path="search.trials",
+        )
+    if s.sampler == "grid":
+        for path, value, example in (
+            ("pruning.ratio", spec.pruning.ratio, "[0.3, 0.5, 0.7]"),
+            ("retrain.max_lr", spec.retrain.max_lr, "[0.01, 0.03, 0.1]"),
+        ):
+            if value is not None and not isinstance(value, list):
+                raise invalid(
+                    "the grid sampler needs a list of values, not a range",
+                    f"a list, e.g. {example}",
+                    path=path,
+                )
+    if multi and s.sampler == "grid":
+        raise invalid(
+            f"grid cannot run a multi-objective search (objective = {s.objective})",
+            "tpe, random",
+            path="search.sampler",
+        )
+    if multi and s.scheduler == "asha":
+        raise invalid(
+            "ASHA stops trials on a single metric; the objective has several",
+            "fifo",
+            path="search.scheduler",
+        )
+    metrics = s.objective if multi else [s.objective]
+    if spec.dataset.val_fraction == 0 and any("val" in m for m in metrics):
+        raise invalid(
+            "0 leaves no validation split, and search.objective selects on it",
+            "(0, 1)",
+            path="dataset.val_fraction",
+        )
+    max_t = max(spec.retrain.epochs) * spec.pruning.rounds
+    if s.scheduler == "asha" and s.grace_period > max_t:
+        raise invalid(
+            f"grace period {s.grace_period} exceeds the longest trial ({max_t} epochs)",
+            f"[1, {max_t}]",
+            path="search.grace_period",
+        )
