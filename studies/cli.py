@@ -51,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"prunetune: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `prunetune schedule ... | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("prunetune: interrupted", file=sys.stderr)
         return 130

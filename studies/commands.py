@@ -38,6 +38,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     presets = sub.add_parser("presets", help="list the study presets shipped with prunetune")
     presets.set_defaults(handler=cmd_presets)
 
+    from studies import compare_cmd
+
+    compare_cmd.add_commands(sub)
+
 
 def _add_location_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None, help="Ray cluster address (default: local Ray)")
@@ -127,28 +131,39 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def best_per_schedule(frame: pd.DataFrame) -> pd.DataFrame:
-    """The trial with the best final *validation* accuracy per schedule; test acc reported."""
+    """Per (method, ratio/config, budget, schedule): the trial with the best final *validation*
+    accuracy, with its test accuracy. Schedules are compared only at equal ratio and budget."""
     needed = {"tags.schedule", "metrics.final_val_acc"}
     if frame.empty or not needed <= set(frame.columns):
         return pd.DataFrame()
-    done = frame.dropna(subset=["metrics.final_val_acc"])
+    done = frame.dropna(subset=["metrics.final_val_acc"]).copy()
     if done.empty:
         return pd.DataFrame()
-    best = done.loc[done.groupby("tags.schedule")["metrics.final_val_acc"].idxmax()]
     columns = {
-        "tags.schedule": "schedule",
         "tags.method": "method",
         "tags.ratio": "ratio",
-        "params.trial.max_lr": "max_lr",
+        "tags.config": "config",
         "params.trial.epochs": "epochs",
+        "tags.schedule": "schedule",
+        "params.trial.max_lr": "max_lr",
         "metrics.final_val_acc": "val_acc",
         "metrics.final_test_acc": "test_acc",
         "metrics.sparsity": "sparsity",
+        "metrics.macs_ratio": "macs_ratio",
         "tags.mlflow.runName": "trial",
     }
-    present = {k: v for k, v in columns.items() if k in best.columns}
-    table = best[list(present)].rename(columns=present)
-    return table.sort_values("val_acc", ascending=False).reset_index(drop=True)
+    present = {k: v for k, v in columns.items() if k in done.columns}
+    table = done[list(present)].rename(columns=present)
+    keys = [k for k in ("method", "ratio", "config", "epochs", "schedule") if k in table.columns]
+    table[keys] = table[keys].fillna("")
+    best = table.loc[table.groupby(keys, sort=True)["val_acc"].idxmax()]
+    if "max_lr" in best.columns:
+        best["max_lr"] = pd.to_numeric(best["max_lr"], errors="coerce")
+    group = [k for k in keys if k != "schedule"]
+    best = best.sort_values([*group, "val_acc"], ascending=[True] * len(group) + [False])
+    unused = [c for c in ("config", "ratio") if c in best.columns and (best[c] == "").all()]
+    best = best.drop(columns=unused)
+    return best.reset_index(drop=True)
 
 
 def _print_summary(name: str, workdir: str, frame: pd.DataFrame, status: str = "") -> None:
@@ -161,8 +176,10 @@ def _print_summary(name: str, workdir: str, frame: pd.DataFrame, status: str = "
     if table.empty:
         print("no finished trials yet")
     else:
-        print("best trial per schedule (selected on validation accuracy):")
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        print(
+            "best trial per schedule at each ratio and budget (selected on validation accuracy):"
+        )
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
     _print_mlflow_hint(record.tracking_uri, record.experiment_id)
 
 

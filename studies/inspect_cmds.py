@@ -117,7 +117,7 @@ def _plot_schedule(schedule, path: str) -> None:
 
 
 def run_prune_report(args: argparse.Namespace) -> int:
-    from pruning.data import describe
+    from pruning.data.info import describe
     from pruning.methods import PruneContext, PruneTarget, prune
     from pruning.models import build
 

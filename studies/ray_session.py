@@ -15,7 +15,9 @@ LOOPBACK_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_AUTH_MODE": "disabled",
     "MLFLOW_DISABLE_TELEMETRY": "true",
-    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    # num_to_keep=1 forces a state snapshot per checkpoint (wanted: resume must find it); the
+    # warning about it would otherwise fill the console.
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
 }
 
 

@@ -46,14 +46,16 @@ def peak_param(schedule: str) -> str | None:
 
 def schedules_with_max_lr(spec: StudySpec) -> list[str]:
     """The study's schedules for which `retrain.max_lr` is sampled: those with a free peak LR
-    (not scyc, which computes its own) whose peak is not pinned in `retrain.schedule_params`."""
+    (not scyc, which computes its own; not ft/lrw, whose LRs the original recipe defines) whose
+    peak is not pinned in `retrain.schedule_params`."""
     if spec.retrain.max_lr is None:
         return []
     out = []
     for name in spec.retrain.schedules:
         peak = peak_param(name)
         pinned = spec.retrain.schedule_params.get(name, {})
-        if peak is not None and peak not in pinned and "max_lr" not in pinned:
+        searched = _schedule_class(name).searched_peak
+        if searched and peak is not None and peak not in pinned and "max_lr" not in pinned:
             out.append(name)
     return out
 

@@ -34,6 +34,9 @@ _start_times: list[float] = []
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(TEST_ENV)
+    # One torch thread per test process: on 2 shared cores, 2-thread torch spins and runs
+    # several times slower under load (measured by the helpers). Set before torch is imported.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _free_port() -> int:

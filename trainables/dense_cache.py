@@ -17,12 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from pruning.train import EpochMetrics, train
 
 from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import DataBundle
 from pruning.models import build
 from pruning.schedules import build_schedule
+from pruning.train import EpochMetrics, train
 from trainables.config import TrialConfig, recipe_key
 from trainables.tracking import TrialRun
 
@@ -103,7 +103,7 @@ def _pretrain(tc: TrialConfig, bundle: DataBundle, device: str, path: Path) -> N
             return False
 
         result = train(model, bundle, schedule, cfg, callback=on_epoch)
-        final = result.history[-1] if result.history else None
+        final = result.final
         run.log_summary(
             {
                 "dense_val_acc": final.val_acc if final else float("nan"),

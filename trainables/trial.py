@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pruning.train import EpochMetrics, make_optimizer, train
 from ray import tune
 
 from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import DataBundle
 from pruning.methods import PruneContext, PruneReport, PruneTarget, prune
 from pruning.schedules import Schedule
+from pruning.train import EpochMetrics, make_optimizer, train
 from trainables import artifacts
 from trainables.config import TrialConfig
 from trainables.data_cache import load_bundle
@@ -116,6 +116,12 @@ def _run_rounds(tc, bundle, device, model, masks, opt_state, state: TrialState, 
             _retrain_round(tc, bundle, device, model, masks, opt_state, schedule, state, run)
         if state.diverged:
             break
+        round_metrics = {
+            "round_val_acc": state.last_val,
+            "round_test_acc": state.last_test,
+            "round_max_lr": schedule.max_lr,
+        }
+        run.log_epoch(round_index, {k: v for k, v in round_metrics.items() if _loggable(v)})
         state.pruned_this_round = False
         opt_state = None
     return model, masks

@@ -38,6 +38,10 @@ class Schedule(ABC):
 
     name: ClassVar[str] = ""
     peak_param: ClassVar[str | None] = "max_lr"
+    # Whether a study's max-LR search applies by default. FT and LRW take their LRs from the
+    # original training recipe by definition (SCIENCE.md §2); tuning them would turn FT into
+    # `constant`, so they opt out (a peak can still be set explicitly in schedule params).
+    searched_peak: ClassVar[bool] = True
 
     def __init__(self, *, epochs: int, steps_per_epoch: int) -> None:
         self.epochs = check_positive_int(self.name, "epochs", epochs)

@@ -30,6 +30,7 @@ class FineTuning(ConstantSchedule):
     """
 
     name = "ft"
+    searched_peak = False
 
     def __init__(self, *, epochs: int, steps_per_epoch: int, lr: float = 0.001) -> None:
         super().__init__(epochs=epochs, steps_per_epoch=steps_per_epoch, lr=lr)

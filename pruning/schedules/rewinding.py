@@ -28,6 +28,7 @@ class LRRewinding(EpochwiseSchedule):
     """
 
     name = "lrw"
+    searched_peak = False
 
     def __init__(
         self,
