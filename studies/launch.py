@@ -37,7 +37,7 @@ def run_study(spec: Any, *, dry_run: bool = False) -> pd.DataFrame:
     ensure_ray(spec.ray.address, spec.storage.workdir)
     record = _open_study(spec, spec_hash(spec))
     tuner = _make_tuner(spec, record)
-    return _fit(tuner, record)
+    return _fit(tuner, record, _expected_trials(spec))
 
 
 def resume_study(name: str, workdir: str) -> pd.DataFrame:
@@ -65,7 +65,13 @@ def resume_study(name: str, workdir: str) -> pd.DataFrame:
         resume_unfinished=True,
         resume_errored=True,
     )
-    return _fit(tuner, record)
+    return _fit(tuner, record, _expected_trials(spec))
+
+
+def _expected_trials(spec: Any) -> int:
+    from studies.searchers import num_samples
+
+    return num_samples(spec)
 
 
 def _existing(spec: Any) -> pd.DataFrame | None:
@@ -166,14 +172,14 @@ def _make_tuner(spec: Any, record: StudyRecord):
     )
 
 
-def _fit(tuner, record: StudyRecord) -> pd.DataFrame:
+def _fit(tuner, record: StudyRecord, expected: int) -> pd.DataFrame:
     from trainables.tracking import end_study_run, kill_unfinished_trial_runs
 
     interrupted = False
     previous = signal.getsignal(signal.SIGINT)
     try:
-        result_grid = tuner.fit()
-        interrupted = _unfinished(result_grid)
+        tuner.fit()
+        interrupted = _unfinished(record, expected)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -194,10 +200,19 @@ class StudyInterrupted(Exception):
         super().__init__(f"study {name!r} interrupted; continue it with `prunetune resume {name}`")
 
 
-def _unfinished(result_grid) -> bool:
-    trials = getattr(result_grid, "_experiment_analysis", None)
-    trials = getattr(trials, "trials", []) or []
-    return any(t.status not in ("TERMINATED", "ERROR") for t in trials)
+def _unfinished(record: StudyRecord, expected: int) -> bool:
+    """Tune returns normally after SIGINT, keeps its interrupted flag private and marks stopped
+    trials TERMINATED in memory; the Optuna study is the faithful record of what finished."""
+    import optuna
+
+    from studies.searchers import optuna_storage
+
+    study = optuna.load_study(
+        study_name=record.name, storage=optuna_storage(record.optuna_storage)
+    )
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    running = states.count(optuna.trial.TrialState.RUNNING)
+    return running > 0 or len(states) - running < expected
 
 
 def trials_frame(record: StudyRecord) -> pd.DataFrame:

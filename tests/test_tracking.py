@@ -302,3 +302,22 @@ def test_flatten() -> None:
         "g": "True",
     }
     assert flatten({"a": {"b": 1}}, sep="/") == {"a/b": "1"}
+
+
+def test_restarted_trial_without_checkpoint_keeps_its_run(store: Store, study: Any) -> None:
+    """A trial restarted from scratch (no checkpoint) reattaches to its KILLED run by name."""
+    from trainables.tracking import kill_unfinished_trial_runs
+
+    first = _open_trial(study, "restarted-from-scratch")
+    first.log_epoch(0, _epoch(0))
+    kill_unfinished_trial_runs(store.uri, study.experiment_id, study.run_id)
+    again = _open_trial(study, "restarted-from-scratch")
+    assert again.run_id == first.run_id
+    again.log_epoch(0, _epoch(0))
+    again.log_epoch(1, _epoch(1))
+    again.end()
+    history = _client(store.uri).get_metric_history(first.run_id, "val_acc")
+    assert sorted(m.step for m in history) == [0, 1]
+    with _open_trial(study, "finished-once") as done:
+        pass
+    assert _open_trial(study, "finished-once").run_id != done.run_id

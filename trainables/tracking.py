@@ -200,6 +200,10 @@ class TrialRun(_Run):
         """Create a run nested under `parent_run_id`, or reattach to `run_id` (a retried trial)."""
         client = MlflowClient(tracking_uri)
         tags = {k: _clip(v, TAG_VALUE_MAX) for k, v in (tags or {}).items()}
+        if run_id is None:
+            # A trial restarted without a checkpoint (interrupted in its first epoch) keeps the
+            # run it already has: Tune trial names are unique within a study.
+            run_id = _unfinished_run_named(client, experiment_id, parent_run_id, run_name)
         run = _get_run(client, run_id) if run_id else None
         if run is None:
             if run_id:
@@ -380,6 +384,17 @@ def _nested_runs(
         token = page.token
         if not token:
             return runs
+
+
+def _unfinished_run_named(
+    client: MlflowClient, experiment_id: str, parent_run_id: str, run_name: str
+) -> str | None:
+    extra = (
+        f" and attributes.run_name = '{run_name}'"
+        " and attributes.status != 'FINISHED' and attributes.status != 'FAILED'"
+    )
+    runs = _nested_runs(client, experiment_id, parent_run_id, extra)
+    return runs[-1].info.run_id if runs else None
 
 
 def kill_unfinished_trial_runs(tracking_uri: str, experiment_id: str, parent_run_id: str) -> int:

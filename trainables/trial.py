@@ -83,7 +83,11 @@ def prune_retrain(config: dict[str, Any]) -> None:
     state.run_id = run.run_id
     with run:
         run.set_tags({"status": "running"})
-        model, masks = _run_rounds(tc, bundle, device, model, masks, opt_state, state, run)
+        try:
+            model, masks = _run_rounds(tc, bundle, device, model, masks, opt_state, state, run)
+        except SystemExit:  # Tune stops a trial (ASHA, end of study) by raising SystemExit
+            run.set_tags({"status": "stopped", "epochs_reached": str(state.epochs_reached)})
+            raise
         _finish(tc, bundle, model, masks, state, run)
 
 
@@ -139,6 +143,7 @@ def _prune_round(tc, bundle, device, model, masks, state: TrialState, run: Trial
         num_classes=bundle.num_classes,
         seed=tc.seed * 1000 + state.round,
         masks=masks,
+        include_fc=bool(tc.spec["pruning"].get("include_fc", False)),
         loss_batches=lambda: bundle.train_batches(
             tc.spec["retrain"].get("batch_size", 64), epoch_seed=tc.seed, device=device
         ),
