@@ -21,6 +21,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--dry-run", action="store_true", help="validate and preflight only")
     run.set_defaults(handler=cmd_run)
 
+    oracle = sub.add_parser("oracle", help="run the max-LR grid oracle of a study file or preset")
+    oracle.add_argument("source", metavar="FILE|PRESET")
+    _add_location_args(oracle)
+    oracle.add_argument(
+        "--set", nargs="+", default=[], metavar="KEY=VALUE", help="override fields"
+    )
+    oracle.add_argument("--dry-run", action="store_true", help="validate and preflight only")
+    oracle.set_defaults(handler=cmd_oracle)
+
     resume = sub.add_parser("resume", help="continue an interrupted study")
     resume.add_argument("name")
     resume.add_argument("--workdir", default=None)
@@ -50,10 +59,15 @@ def _add_location_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workdir", default=None, help="default ./prunetune-runs")
 
 
-def load_resolved_spec(args: argparse.Namespace) -> Any:
+def load_resolved_spec(args: argparse.Namespace, *, oracle: bool = False) -> Any:
     from studies.spec import load_spec
 
-    spec = load_spec(args.source, parse_assignments(args.set))
+    overrides = parse_assignments(args.set)
+    spec = load_spec(args.source, overrides)
+    if oracle and spec.kind != "oracle":
+        # The oracle of a search study is a study of its own, beside it: NAME-oracle.
+        name = overrides.get("name", f"{spec.name}-oracle")
+        spec = load_spec(args.source, {**overrides, "kind": "oracle", "name": name})
     return spec.resolved(
         workdir=args.workdir,
         tracking_uri=args.tracking_uri,
@@ -62,10 +76,14 @@ def load_resolved_spec(args: argparse.Namespace) -> Any:
     )
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_oracle(args: argparse.Namespace) -> int:
+    return cmd_run(args, oracle=True)
+
+
+def cmd_run(args: argparse.Namespace, *, oracle: bool = False) -> int:
     from studies.launch import StudyInterrupted, run_study
 
-    spec = load_resolved_spec(args)
+    spec = load_resolved_spec(args, oracle=oracle)
     try:
         frame = run_study(spec, dry_run=args.dry_run)
     except StudyInterrupted as stop:

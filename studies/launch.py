@@ -36,13 +36,11 @@ def run_study(spec: Any, *, dry_run: bool = False) -> pd.DataFrame:
         return pd.DataFrame()
     ensure_ray(spec.ray.address, spec.storage.workdir)
     record = _open_study(spec, spec_hash(spec))
-    tuner = _make_tuner(spec, record)
-    return _fit(tuner, record, _expected_trials(spec))
+    return _run_phases(spec, record)
 
 
 def resume_study(name: str, workdir: str) -> pd.DataFrame:
     """Continue an interrupted study: finished trials are not re-run, Optuna keeps its trials."""
-    from ray import tune
 
     from studies.spec import StudySpec
 
@@ -50,8 +48,6 @@ def resume_study(name: str, workdir: str) -> pd.DataFrame:
     record = records.load_record(workdir, name)
     if record.status == records.FINISHED:
         raise UsageError(f"study {name!r} already finished; `prunetune show {name}` shows it")
-    if not tune.Tuner.can_restore(record.ray_path):
-        raise UsageError(f"study {name!r}: no Ray Tune state at {record.ray_path} to resume from")
     spec = StudySpec.model_validate(record.spec)
     ensure_ray(spec.ray.address, spec.storage.workdir)
     from trainables.tracking import reopen_study_run
@@ -59,19 +55,7 @@ def resume_study(name: str, workdir: str) -> pd.DataFrame:
     reopen_study_run(record.tracking_uri, record.parent_run_id)
     record.status = records.RUNNING
     record.save()
-    tuner = tune.Tuner.restore(
-        record.ray_path,
-        trainable=_trainable(spec),
-        resume_unfinished=True,
-        resume_errored=True,
-    )
-    return _fit(tuner, record, _expected_trials(spec))
-
-
-def _expected_trials(spec: Any) -> int:
-    from studies.searchers import num_samples
-
-    return num_samples(spec)
+    return _run_phases(spec, record)
 
 
 def _existing(spec: Any) -> pd.DataFrame | None:
@@ -122,97 +106,82 @@ def _open_study(spec: Any, digest: str) -> StudyRecord:
     return record
 
 
-def study_context(record: StudyRecord) -> dict[str, str]:
-    return {
-        "name": record.name,
-        "workdir": record.workdir,
-        "tracking_uri": record.tracking_uri,
-        "experiment_id": record.experiment_id,
-        "parent_run_id": record.parent_run_id,
-        "dense_dir": str(Path(record.workdir) / "dense"),
-        "spec_hash": record.spec_hash,
-    }
-
-
-def _trainable(spec: Any):
+def _run_phases(spec: Any, record: StudyRecord) -> pd.DataFrame:
+    """Run the study's phases in order, skipping finished ones and restoring an interrupted
+    one from its Tune experiment state."""
     from ray import tune
 
-    from trainables.trial import prune_retrain
-
-    def trainable(config: dict[str, Any]) -> None:  # a fresh function: with_resources mutates it
-        prune_retrain(config)
-
-    resources = {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
-    return tune.with_resources(trainable, resources)
-
-
-def _make_tuner(spec: Any, record: StudyRecord):
-    from ray import tune
-
-    from studies.searchers import make_scheduler, make_search_alg, num_samples
-
-    param_space = {"spec": record.spec, "study": study_context(record), "role": "search"}
-    return tune.Tuner(
-        _trainable(spec),
-        param_space=param_space,
-        tune_config=tune.TuneConfig(
-            search_alg=make_search_alg(spec),
-            scheduler=make_scheduler(spec),
-            num_samples=num_samples(spec),
-            max_concurrent_trials=spec.search.concurrency,
-            reuse_actors=True,
-        ),
-        run_config=tune.RunConfig(
-            name=spec.name,
-            storage_path=spec.storage.ray,
-            failure_config=tune.FailureConfig(max_failures=spec.search.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            verbose=0,
-        ),
-    )
-
-
-def _fit(tuner, record: StudyRecord, expected: int) -> pd.DataFrame:
+    from studies.phases import plan
     from trainables.tracking import end_study_run, kill_unfinished_trial_runs
 
-    interrupted = False
-    previous = signal.getsignal(signal.SIGINT)
-    try:
-        tuner.fit()
-        interrupted = _unfinished(record, expected)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        kill_unfinished_trial_runs(record.tracking_uri, record.experiment_id, record.parent_run_id)
-    record.status = records.INTERRUPTED if interrupted else records.FINISHED
-    end_study_run(
-        record.tracking_uri, record.parent_run_id, "KILLED" if interrupted else "FINISHED"
-    )
+    for phase in plan(spec, record):
+        if phase.name in record.phases_done:
+            continue
+        path = str(Path(record.ray_storage) / phase.ray_name)
+        if tune.Tuner.can_restore(path):
+            tuner = tune.Tuner.restore(
+                path, trainable=phase.trainable(), resume_unfinished=True, resume_errored=True
+            )
+        else:
+            tuner = phase.build()
+        try:
+            interrupted = _fit(tuner) or _optuna_unfinished(record, phase)
+        finally:
+            kill_unfinished_trial_runs(
+                record.tracking_uri, record.experiment_id, record.parent_run_id
+            )
+        if interrupted:
+            record.status = records.INTERRUPTED
+            record.save()
+            end_study_run(record.tracking_uri, record.parent_run_id, "KILLED")
+            raise StudyInterrupted(record.name)
+        if phase.after is not None:
+            phase.after()
+        record.phases_done.append(phase.name)
+        record.save()
+    record.status = records.FINISHED
     record.save()
-    if interrupted:
-        raise StudyInterrupted(record.name)
+    end_study_run(record.tracking_uri, record.parent_run_id, "FINISHED")
     return trials_frame(record)
 
 
-class StudyInterrupted(Exception):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"study {name!r} interrupted; continue it with `prunetune resume {name}`")
+def _fit(tuner: Any) -> bool:
+    """tuner.fit(); True if the driver got SIGINT. Tune handles the first SIGINT itself (stops,
+    saves state, returns normally) and then puts back the handler it found: finding our sentinel
+    back in place is how we know. Tune leaves its own handler installed after a normal end."""
+
+    def sentinel(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, sentinel)
+    try:
+        tuner.fit()
+        return signal.getsignal(signal.SIGINT) is sentinel
+    except KeyboardInterrupt:
+        return True
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
-def _unfinished(record: StudyRecord, expected: int) -> bool:
-    """Tune returns normally after SIGINT, keeps its interrupted flag private and marks stopped
-    trials TERMINATED in memory; the Optuna study is the faithful record of what finished."""
+def _optuna_unfinished(record: StudyRecord, phase: Any) -> bool:
+    """A second opinion for Optuna phases: a RUNNING trial or fewer ended than asked for."""
+    if phase.optuna_study is None:
+        return False
     import optuna
 
     from studies.searchers import optuna_storage
 
     study = optuna.load_study(
-        study_name=record.name, storage=optuna_storage(record.optuna_storage)
+        study_name=phase.optuna_study, storage=optuna_storage(record.optuna_storage)
     )
     states = [t.state for t in study.get_trials(deepcopy=False)]
     running = states.count(optuna.trial.TrialState.RUNNING)
-    return running > 0 or len(states) - running < expected
+    return running > 0 or len(states) - running < phase.expected
+
+
+class StudyInterrupted(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"study {name!r} interrupted; continue it with `prunetune resume {name}`")
 
 
 def trials_frame(record: StudyRecord) -> pd.DataFrame:

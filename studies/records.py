@@ -30,6 +30,7 @@ class StudyRecord:
     optuna_storage: str
     ray_storage: str
     status: str = RUNNING
+    phases_done: list[str] = field(default_factory=list)  # search / baselines / oracle-rK
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
 

@@ -139,6 +139,25 @@ class SearchSection(Section):
     baselines: Baselines = []
 
 
+class OracleSection(Section):
+    """The S-Cyc oracle's grid over max LR (SCIENCE.md §4): `grid` if given, else `points`
+    log-spaced values from `low` to `high`; `schedule` is the cycle whose peak it tunes."""
+
+    schedule: ScheduleName = "clr"
+    grid: list[PosFloat] = []
+    points: PosInt = 8
+    low: PosFloat = 0.005
+    high: PosFloat = 0.5
+
+    def values(self) -> list[float]:
+        if self.grid:
+            return sorted(self.grid)
+        if self.points == 1:
+            return [self.low]
+        ratio = (self.high / self.low) ** (1.0 / (self.points - 1))
+        return [float(f"{self.low * ratio**i:.6g}") for i in range(self.points)]
+
+
 class ResourcesSection(Section):
     cpu: PosFloat = 1.0
     gpu: NonNegFloat = 0.0
@@ -171,6 +190,7 @@ class StudySpec(Section):
     pruning: PruningSection = PruningSection()
     retrain: RetrainSection = RetrainSection()
     search: SearchSection = SearchSection()
+    oracle: OracleSection = OracleSection()
     resources: ResourcesSection = ResourcesSection()
     tracking: TrackingSection = TrackingSection()
     storage: StorageSection = StorageSection()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from studies.spec_fields import invalid
+from studies.spec_fields import RatioRange, invalid
 
 if TYPE_CHECKING:
     from studies.spec import StudySpec
@@ -28,6 +28,7 @@ def check(spec: StudySpec) -> None:
     _pruning(spec)
     _retrain(spec)
     _search(spec)
+    _oracle(spec)
 
 
 # --- what the schedules can do ------------------------------------------------------------------
@@ -323,4 +324,22 @@ def _search(spec: StudySpec) -> None:
             f"grace period {s.grace_period} exceeds the longest trial ({max_t} epochs)",
             f"[1, {max_t}]",
             path="search.grace_period",
+        )
+
+
+def _oracle(spec: StudySpec) -> None:
+    o = spec.oracle
+    if not o.grid and o.low >= o.high:
+        raise invalid(f"low {o.low} >= high {o.high}", "low < high", path="oracle.low")
+    if _schedule_class(o.schedule).peak_param is None:
+        raise invalid(
+            f"schedule {o.schedule!r} computes its own peak; the oracle tunes a max LR",
+            "clr, slr, cosine, constant, step",
+            path="oracle.schedule",
+        )
+    if spec.kind == "oracle" and isinstance(spec.pruning.ratio, RatioRange):
+        raise invalid(
+            "the oracle grid needs a list of ratios, not a range",
+            "a list, e.g. [0.2]",
+            path="pruning.ratio",
         )

@@ -11,10 +11,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pruning.train import TrainConfig
-
 from pruning.data import DataBundle
 from pruning.schedules import Schedule, build_schedule
+from pruning.train import TrainConfig
 
 # Names the search space samples (studies/space.py); everything else comes from the spec.
 SAMPLED_KEYS = ("schedule", "max_lr", "method", "ratio", "config", "epochs", "seed")
@@ -47,7 +46,10 @@ class TrialConfig:
     max_lr: float | None = None
     ratio: float | None = None
     prune_config: str | None = None
-    rounds: int = 1
+    rounds: int = 1  # the last round this trial retrains
+    first_round: int = 1  # the greedy oracle runs one round k per trial
+    start_checkpoint: str | None = None  # round k starts from round k-1's winner (oracle)
+    baseline: str | None = None  # scratch-e / scratch-b
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -55,6 +57,20 @@ class TrialConfig:
         spec = config["spec"]
         pick = _picker(config, spec)
         ratio = pick("ratio", None)
+        rounds = int(spec["pruning"].get("rounds", 1))
+        if spec["pruning"].get("schedule") != "iterative":
+            rounds = 1
+        oracle_round = config.get("oracle_round")
+        start = None
+        if oracle_round is not None:
+            rounds = int(oracle_round)
+            key = group_key(
+                str(pick("method", None)),
+                config.get("config") or ratio,
+                int(pick("epochs", None)),
+                int(pick("seed", 0)),
+            )
+            start = (config.get("oracle_starts") or {}).get(key) or None
         return cls(
             study=StudyContext(**config["study"]),
             spec=spec,
@@ -66,9 +82,10 @@ class TrialConfig:
             max_lr=None if config.get("max_lr") is None else float(config["max_lr"]),
             ratio=None if ratio is None else float(ratio),
             prune_config=config.get("config"),
-            rounds=int(spec["pruning"].get("rounds", 1))
-            if spec["pruning"].get("schedule") == "iterative"
-            else 1,
+            rounds=rounds,
+            first_round=rounds if oracle_round is not None else 1,
+            start_checkpoint=start,
+            baseline=config.get("baseline"),
             extra={k: v for k, v in config.items() if k.startswith("_")},
         )
 
@@ -127,8 +144,15 @@ class TrialConfig:
             "config": self.prune_config or "",
             "seed": str(self.seed),
             "role": self.role,
+            "round": str(self.first_round) if self.role == "oracle" else "",
             "prunetune.study": self.study.name,
         }
+
+
+def group_key(method: str, target: Any, epochs: int, seed: int) -> str:
+    """The unit the oracle picks a winner for: one (method, ratio or config, budget, seed)."""
+    target = f"{float(target):g}" if isinstance(target, int | float) else str(target)
+    return f"{method}|{target}|{epochs}|{seed}"
 
 
 def train_config(section: dict[str, Any], *, seed: int, device: str) -> TrainConfig:

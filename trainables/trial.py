@@ -52,6 +52,7 @@ class TrialState:
     last_val: float = float("nan")
     last_test: float = float("nan")
     epochs_reached: int = 0
+    dense_macs: float = float("nan")  # MACs of the unpruned model: macs_ratio is against it
     reports: list[dict[str, Any]] = field(default_factory=list)
     diverged: bool = False
 
@@ -100,9 +101,16 @@ def _trial_name() -> str:
 
 def _start_or_resume(tc: TrialConfig, bundle: DataBundle, device: str):
     checkpoint = tune.get_checkpoint()
+    if checkpoint is None and tc.start_checkpoint:  # greedy oracle: round k from k-1's winner
+        start = load_checkpoint(tc.start_checkpoint)
+        masks = None if start.masks is None else {k: v.to(device) for k, v in start.masks.items()}
+        state = TrialState(
+            round=tc.first_round, dense_macs=start.extra.get("dense_macs", math.nan)
+        )
+        return start.model.to(device), masks, None, state
     if checkpoint is None:
         model = get_dense_model(tc, bundle, device)
-        return model.to(device), None, None, TrialState()
+        return model.to(device), None, None, TrialState(round=tc.first_round)
     with checkpoint.as_directory() as path:
         saved = load_checkpoint(Path(path) / CHECKPOINT_FILE)
     state = TrialState(**saved.extra["state"])
@@ -153,6 +161,8 @@ def _prune_round(tc, bundle, device, model, masks, state: TrialState, run: Trial
     masks = report.masks if report.masks is not None else masks
     if masks is not None:
         masks = {k: v.to(device) for k, v in masks.items()}
+    if not math.isfinite(state.dense_macs) and state.round == 1:
+        state.dense_macs = float(report.macs_before)
     entry = {"round": state.round, **report.to_dict()}
     state.reports.append(entry)
     run.log_dict(entry, f"pruning/round{state.round:02d}.json")
@@ -244,17 +254,25 @@ def _finish(tc, bundle, model, masks, state: TrialState, run: TrialRun) -> None:
         "sparsity": final.get("sparsity_after", float("nan")),
         "macs": final.get("macs_after", float("nan")),
         "params": final.get("params_after", float("nan")),
-        "macs_ratio": _ratio(final.get("macs_before"), final.get("macs_after")),
+        "macs_ratio": _ratio(state.dense_macs, final.get("macs_after")),
         "epochs_reached": float(state.epochs_reached),
         "wall_time_s": state.wall_time(),
     }
     run.log_summary({k: v for k, v in summary.items() if _loggable(v)})
     status = "diverged" if state.diverged else "completed"
-    run.set_tags({"status": status})
+    path = final_checkpoint_path(tc, run.run_id)
+    extra = {"trial": tc.params()["trial"], "dense_macs": state.dense_macs}
+    save_checkpoint(path, model=model.cpu(), masks=masks, extra=extra)
+    run.set_tags({"status": status, "final_checkpoint": str(path)})
     artifacts.log_trial_artifacts(run, tc, bundle, model, masks, state.reports)
     if state.diverged:
         # The trial ends cleanly: Optuna sees its last (poor) score, MLflow says why.
         tune.report({**summary, "diverged": 1.0, "val_acc": _finite_or_zero(summary)})
+
+
+def final_checkpoint_path(tc: TrialConfig, run_id: str) -> Path:
+    """Where a finished trial leaves its weights (+ masks) in the study's workdir."""
+    return Path(tc.study.workdir) / "checkpoints" / tc.study.name / f"{run_id}.pt"
 
 
 def _finite_or_zero(summary: dict[str, float]) -> float:

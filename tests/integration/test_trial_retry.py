@@ -16,7 +16,8 @@ METRICS = ("train_loss", "train_acc", "val_acc", "test_acc", "lr")
 def _tune_one(spec: Any, record: Any, name: str, extra: dict[str, Any]) -> None:
     from ray import tune
 
-    from studies.launch import _trainable, study_context
+    from studies.phases import resource_wrapped, study_context
+    from trainables.trial import prune_retrain
 
     config = {
         "spec": record.spec,
@@ -31,7 +32,7 @@ def _tune_one(spec: Any, record: Any, name: str, extra: dict[str, Any]) -> None:
         **extra,
     }
     tuner = tune.Tuner(
-        _trainable(spec),
+        resource_wrapped(spec, prune_retrain)(),
         param_space=config,
         tune_config=tune.TuneConfig(num_samples=1),
         run_config=tune.RunConfig(

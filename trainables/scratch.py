@@ -1,0 +1,276 @@
+"""``scratch_train``: the Scratch-E / Scratch-B baselines of Liu et al. 2019 ("Rethinking the
+Value of Network Pruning") as a Ray Tune function trainable.
+
+The dense model is pruned exactly as ``prune_retrain`` prunes it (same method, target, seeds),
+so the baseline has the fine-tuned trials' architecture: the same per-layer widths, or for
+unstructured methods the same masks. Its weights are then drawn afresh and it is trained with the
+original (pretraining) recipe: Scratch-E for the pretraining epochs, Scratch-B for
+int(E · MACs_dense / MACs_pruned) epochs (nonzero-weight MACs for masks), LR drops at the
+recipe's milestone fractions of those epochs (SCIENCE.md §2). Checkpoints, retries and MLflow
+logging follow ``prune_retrain``: a retried trial ends with the metrics of an uninterrupted one.
+
+Iterative studies prune their ``rounds`` back to back without retraining in between: the widths
+match the fine-tuned trials' for every count-based method (l1, l2, random, taylor with a ratio),
+while weight-dependent selections (slimming, magnitude masks) may differ in where they prune.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+from torch import Tensor, nn
+
+from pruning.budget import scratch_b_epochs
+from pruning.checkpoint import save_checkpoint
+from pruning.models import build
+from pruning.models.arch import architecture, rebuild
+from pruning.schedules import Schedule
+from pruning.train import EpochMetrics, make_optimizer, train
+from trainables.config import TrialConfig
+from trainables.data_cache import load_bundle
+from trainables.dense_cache import pretrain_schedule
+from trainables.resources import trial_device_and_threads
+from trainables.tracking import TrialRun
+from trainables.trial import (
+    CHECKPOINT_FILE,
+    FAIL_ONCE_KEY,
+    TrialState,
+    _crash_once,
+    _epoch_metrics,
+    _fail_once_epoch,
+    _finite_or_zero,
+    _loggable,
+    _prune_round,
+    _ratio,
+    _start_or_resume,
+    _trial_name,
+)
+
+BASELINES = ("scratch-e", "scratch-b")
+# Fresh weights must not be the dense model's own initial draw (torch.manual_seed(seed)): with
+# masks that would be a lottery ticket (Frankle & Carbin), not a random re-initialisation.
+INIT_SEED_BASE = 1_000_003
+# CIFAR VGG draws its Linear weights from N(0, 0.01) whatever their shape; every other zoo
+# Linear keeps PyTorch's default U(±1/√fan_in).
+_FIXED_SIGMA_LINEAR = ("vgg",)
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def scratch_train(config: dict[str, Any]) -> None:
+    """The Ray Tune function trainable of the ``baseline`` role."""
+    baseline = str(config.get("baseline", ""))
+    if baseline not in BASELINES:
+        raise ValueError(f"baseline: unknown {baseline!r}; valid: {', '.join(BASELINES)}")
+    pretrain = config["spec"]["pretrain"]
+    # The recipe fixes schedule and budget: nothing sampled for retraining applies here.
+    config = {**config, "schedule": pretrain.get("schedule", "step"), "max_lr": None}
+    config.update(epochs=int(pretrain["epochs"]), role="baseline")
+    tc = TrialConfig.from_tune(config)
+    device = trial_device_and_threads()
+    bundle = load_bundle(tc.dataset, device=device)
+    deferred = _DeferredRun()
+    model, masks, opt_state, state = _start_or_resume(tc, bundle, device)
+    if not state.reports:  # a fresh start: ``model`` is the dense model
+        model, masks = _pruned_from_scratch(tc, bundle, device, model, state, deferred)
+    first, last = state.reports[0], state.reports[-1]
+    epochs = tc.epochs
+    if baseline == "scratch-b":
+        epochs = scratch_b_epochs(tc.epochs, first["macs_before"], last["macs_after"])
+    tc = dataclasses.replace(tc, epochs=epochs)
+    params = tc.params()
+    params["trial"].update(
+        baseline=baseline, scratch_epochs=epochs, pretrain_epochs=pretrain["epochs"]
+    )
+    run = TrialRun.open(
+        tc.study.tracking_uri,
+        tc.study.experiment_id,
+        tc.study.parent_run_id,
+        _trial_name(),
+        tags={**tc.tags(), "baseline": baseline},
+        params=params,
+        run_id=state.run_id,
+    )
+    state.run_id = run.run_id
+    with run:
+        run.set_tags({"status": "running"})
+        deferred.replay(run)
+        # Network slimming's BN-γ penalty served the dense model's channel selection; the pruned
+        # architecture is trained with the plain recipe, as in the Rethinking code.
+        cfg = dataclasses.replace(tc.pretrain_config(device), bn_l1=0.0)
+        schedule = pretrain_schedule(
+            _with_recipe_epochs(tc), bundle.steps_per_epoch(cfg.batch_size)
+        )
+        try:
+            if state.epoch < epochs and not state.diverged:
+                _train_scratch(tc, bundle, cfg, model, masks, opt_state, schedule, state, run)
+        except SystemExit:  # Tune stops a trial (end of study) by raising SystemExit
+            run.set_tags({"status": "stopped", "epochs_reached": str(state.epochs_reached)})
+            raise
+        _finish(tc, model, masks, schedule, state, run)
+
+
+def _pruned_from_scratch(tc, bundle, device, dense, state: TrialState, log):
+    """Prune the dense model as prune_retrain does, then redraw every weight at random."""
+    model, masks = dense, None
+    for round_index in range(1, tc.rounds + 1):
+        state.round = round_index
+        model, masks = _prune_round(tc, bundle, device, model, masks, state, log)
+    state.pruned_this_round = True
+    return random_init(model, INIT_SEED_BASE * (tc.seed + 1)).to(device), masks
+
+
+class _DeferredRun:
+    """Holds what pruning logs until the MLflow run exists: the run's params include the
+    Scratch-B epochs, which are known only once the pruned MACs are."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def log_dict(self, *args: Any) -> None:
+        self.calls.append(("log_dict", args))
+
+    def log_epoch(self, *args: Any) -> None:
+        self.calls.append(("log_epoch", args))
+
+    def replay(self, run: TrialRun) -> None:
+        for name, args in self.calls:
+            getattr(run, name)(*args)
+
+
+def random_init(pruned: nn.Module, seed: int) -> nn.Module:
+    """A new model with ``pruned``'s architecture and random weights drawn as the model zoo draws
+    them *at the pruned shapes* (Liu et al. build the pruned configuration and train it).
+
+    Every zoo initialiser draws i.i.d. entries whose scale depends at most on a layer's fan, so a
+    slice of a freshly built dense model, rescaled for the fan that pruning changed, has exactly
+    the distribution of a model built at the pruned widths: He-normal fan-out convs scale by
+    √(out_dense/out_pruned), default Linears by √(in_dense/in_pruned); BN γ/β and running stats
+    are constants and fixed-σ Linears (CIFAR VGG) need no rescaling.
+    """
+    arch = architecture(pruned)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fresh = build(**arch["build_kwargs"]).state_dict()
+        # Only for the shapes (every value is overwritten); inside fork_rng, as building draws.
+        model = rebuild(arch, {k: v.detach().cpu() for k, v in pruned.state_dict().items()})
+    modules = dict(model.named_modules())
+    fixed_sigma = arch["name"].startswith(_FIXED_SIGMA_LINEAR)
+    weights = {}
+    for key, like in model.state_dict().items():
+        prefix = key.rpartition(".")[0]
+        dense = fresh[key][tuple(slice(0, n) for n in like.shape)].clone()
+        weights[key] = (
+            dense * _fan_scale(modules[prefix], fresh[f"{prefix}.weight"], fixed_sigma)
+            if isinstance(modules[prefix], (*_CONV, nn.Linear))
+            else dense
+        )
+    model.load_state_dict(weights, strict=True)
+    return model
+
+
+def _fan_scale(module: nn.Module, dense_weight: Tensor, fixed_sigma: bool) -> float:
+    if isinstance(module, _CONV):  # He-normal with fan-out = out_channels · kernel size
+        return math.sqrt(dense_weight.shape[0] / module.out_channels)
+    if isinstance(module, nn.Linear) and not fixed_sigma:  # U(±1/√fan_in), weight and bias
+        return math.sqrt(dense_weight.shape[1] / module.in_features)
+    return 1.0
+
+
+def _with_recipe_epochs(tc: TrialConfig) -> TrialConfig:
+    """The pretraining recipe for ``tc.epochs`` epochs: milestones are fractions, so they move."""
+    spec = {**tc.spec, "pretrain": {**tc.spec["pretrain"], "epochs": tc.epochs}}
+    return dataclasses.replace(tc, spec=spec)
+
+
+def _train_scratch(tc, bundle, cfg, model, masks, opt_state, schedule, state, run) -> None:
+    optimizer = make_optimizer(model, cfg)
+    if opt_state is not None:
+        optimizer.load_state_dict(opt_state)
+    fail_at = _fail_once_epoch(tc.extra.get(FAIL_ONCE_KEY))
+
+    def on_epoch(m: EpochMetrics) -> bool:
+        state.epoch = m.epoch + 1
+        metrics = _epoch_metrics(m, state, schedule, 0)
+        run.log_epoch(m.epoch, {k: v for k, v in metrics.items() if _loggable(v)})
+        with tempfile.TemporaryDirectory(prefix="prunetune-ckpt-") as tmp:
+            save_checkpoint(
+                Path(tmp) / CHECKPOINT_FILE,
+                model=model,
+                masks=masks,
+                optimizer=optimizer,
+                extra={"state": state.to_dict()},
+            )
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+        if fail_at is not None and m.epoch + 1 == fail_at[1]:
+            _crash_once(fail_at[0])
+        return False
+
+    result = train(
+        model,
+        bundle,
+        schedule,
+        cfg,
+        masks=masks,
+        callback=on_epoch,
+        start_epoch=state.epoch,
+        optimizer=optimizer,
+    )
+    state.diverged = state.diverged or result.diverged
+
+
+def _finish(tc, model, masks, schedule: Schedule, state: TrialState, run: TrialRun) -> None:
+    first, last = state.reports[0], state.reports[-1]
+    summary = {
+        "best_val_acc": state.best_val,
+        "test_acc_at_best_val": state.best_test_at_best_val,
+        "final_val_acc": state.last_val,
+        "final_test_acc": state.last_test,
+        "sparsity": last["sparsity_after"],
+        "macs": last["macs_after"],
+        "params": last["params_after"],
+        "macs_ratio": _ratio(first["macs_before"], last["macs_after"]),
+        "epochs_reached": float(state.epochs_reached),
+        "wall_time_s": state.wall_time(),
+    }
+    run.log_summary({k: v for k, v in summary.items() if _loggable(v)})
+    run.set_tags({"status": "diverged" if state.diverged else "completed"})
+    _log_artifacts(tc, model, masks, schedule, state, run)
+    if state.diverged:
+        tune.report({**summary, "diverged": 1.0, "val_acc": _finite_or_zero(summary)})
+
+
+def _log_artifacts(tc, model, masks, schedule: Schedule, state: TrialState, run: TrialRun):
+    run.log_dict({"rounds": state.reports}, "pruning_report.json")
+    run.log_figure(_lr_figure(schedule), "lr_curve.png")
+    with tempfile.TemporaryDirectory(prefix="prunetune-final-") as tmp:
+        path = Path(tmp) / "pruned_model.pt"
+        save_checkpoint(
+            path, model=model.cpu(), masks=masks, extra={"trial": tc.params()["trial"]}
+        )
+        run.log_artifact(str(path), "model")
+
+
+def _lr_figure(schedule: Schedule):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    stride = max(1, schedule.total_steps // 400)  # ≤ 400 points keep the PNG small
+    steps = range(0, schedule.total_steps, stride)
+    ax.plot([s / schedule.steps_per_epoch for s in steps], [schedule.lr(s) for s in steps])
+    ax.set(xlabel="epoch", ylabel="learning rate", title=f"{schedule.name} (from scratch)")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["BASELINES", "INIT_SEED_BASE", "random_init", "scratch_train"]
