@@ -240,12 +240,6 @@ def _finish(tc, model, masks, schedule: Schedule, state: TrialState, run: TrialR
     }
     run.log_summary({k: v for k, v in summary.items() if _loggable(v)})
     run.set_tags({"status": "diverged" if state.diverged else "completed"})
-    _log_artifacts(tc, model, masks, schedule, state, run)
-    if state.diverged:
-        tune.report({**summary, "diverged": 1.0, "val_acc": _finite_or_zero(summary)})
-
-
-def _log_artifacts(tc, model, masks, schedule: Schedule, state: TrialState, run: TrialRun):
     run.log_dict({"rounds": state.reports}, "pruning_report.json")
     run.log_figure(_lr_figure(schedule), "lr_curve.png")
     with tempfile.TemporaryDirectory(prefix="prunetune-final-") as tmp:
@@ -254,6 +248,9 @@ def _log_artifacts(tc, model, masks, schedule: Schedule, state: TrialState, run:
             path, model=model.cpu(), masks=masks, extra={"trial": tc.params()["trial"]}
         )
         run.log_artifact(str(path), "model")
+    if state.diverged:
+        # The trial ends cleanly, as prune_retrain's do: the grid sees a poor score, MLflow why.
+        tune.report({**summary, "diverged": 1.0, "val_acc": _finite_or_zero(summary)})
 
 
 def _lr_figure(schedule: Schedule):
