@@ -299,6 +299,12 @@ def _search(spec: StudySpec) -> None:
                     f"a list, e.g. {example}",
                     path=path,
                 )
+    if s.baselines and isinstance(spec.pruning.ratio, RatioRange):
+        raise invalid(
+            "Scratch-E/B baselines need the ratios to train, not a range",
+            "a list, e.g. [0.5]",
+            path="pruning.ratio",
+        )
     if multi and s.sampler == "grid":
         raise invalid(
             f"grid cannot run a multi-objective search (objective = {s.objective})",

@@ -11,6 +11,8 @@ def trial_resources() -> dict[str, float]:
     try:
         factory = tune.get_context().get_trial_resources()
     except Exception:  # called outside a Tune trial (direct call in a test)
+        factory = None
+    if factory is None:  # outside Tune the context answers None (with a warning)
         return {"CPU": 1.0, "GPU": 0.0}
     required = factory.required_resources
     return {"CPU": float(required.get("CPU", 1.0)), "GPU": float(required.get("GPU", 0.0))}

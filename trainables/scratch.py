@@ -41,15 +41,15 @@ from trainables.trial import (
     CHECKPOINT_FILE,
     FAIL_ONCE_KEY,
     TrialState,
-    _crash_once,
-    _epoch_metrics,
-    _fail_once_epoch,
-    _finite_or_zero,
-    _loggable,
-    _prune_round,
-    _ratio,
-    _start_or_resume,
-    _trial_name,
+    crash_once,
+    epoch_metrics,
+    fail_once_epoch,
+    finite_or_zero,
+    loggable,
+    prune_round,
+    safe_ratio,
+    start_or_resume,
+    trial_name,
 )
 
 BASELINES = ("scratch-e", "scratch-b")
@@ -75,7 +75,7 @@ def scratch_train(config: dict[str, Any]) -> None:
     device = trial_device_and_threads()
     bundle = load_bundle(tc.dataset, device=device)
     deferred = _DeferredRun()
-    model, masks, opt_state, state = _start_or_resume(tc, bundle, device)
+    model, masks, opt_state, state = start_or_resume(tc, bundle, device)
     if not state.reports:  # a fresh start: ``model`` is the dense model
         model, masks = _pruned_from_scratch(tc, bundle, device, model, state, deferred)
     first, last = state.reports[0], state.reports[-1]
@@ -91,7 +91,7 @@ def scratch_train(config: dict[str, Any]) -> None:
         tc.study.tracking_uri,
         tc.study.experiment_id,
         tc.study.parent_run_id,
-        _trial_name(),
+        trial_name(),
         tags={**tc.tags(), "baseline": baseline},
         params=params,
         run_id=state.run_id,
@@ -120,7 +120,7 @@ def _pruned_from_scratch(tc, bundle, device, dense, state: TrialState, log):
     model, masks = dense, None
     for round_index in range(1, tc.rounds + 1):
         state.round = round_index
-        model, masks = _prune_round(tc, bundle, device, model, masks, state, log)
+        model, masks = prune_round(tc, bundle, device, model, masks, state, log)
     state.pruned_this_round = True
     return random_init(model, INIT_SEED_BASE * (tc.seed + 1)).to(device), masks
 
@@ -192,12 +192,12 @@ def _train_scratch(tc, bundle, cfg, model, masks, opt_state, schedule, state, ru
     optimizer = make_optimizer(model, cfg)
     if opt_state is not None:
         optimizer.load_state_dict(opt_state)
-    fail_at = _fail_once_epoch(tc.extra.get(FAIL_ONCE_KEY))
+    fail_at = fail_once_epoch(tc.extra.get(FAIL_ONCE_KEY))
 
     def on_epoch(m: EpochMetrics) -> bool:
         state.epoch = m.epoch + 1
-        metrics = _epoch_metrics(m, state, schedule, 0)
-        run.log_epoch(m.epoch, {k: v for k, v in metrics.items() if _loggable(v)})
+        metrics = epoch_metrics(m, state, schedule, 0)
+        run.log_epoch(m.epoch, {k: v for k, v in metrics.items() if loggable(v)})
         with tempfile.TemporaryDirectory(prefix="prunetune-ckpt-") as tmp:
             save_checkpoint(
                 Path(tmp) / CHECKPOINT_FILE,
@@ -208,7 +208,7 @@ def _train_scratch(tc, bundle, cfg, model, masks, opt_state, schedule, state, ru
             )
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
         if fail_at is not None and m.epoch + 1 == fail_at[1]:
-            _crash_once(fail_at[0])
+            crash_once(fail_at[0])
         return False
 
     result = train(
@@ -234,11 +234,11 @@ def _finish(tc, model, masks, schedule: Schedule, state: TrialState, run: TrialR
         "sparsity": last["sparsity_after"],
         "macs": last["macs_after"],
         "params": last["params_after"],
-        "macs_ratio": _ratio(first["macs_before"], last["macs_after"]),
+        "macs_ratio": safe_ratio(first["macs_before"], last["macs_after"]),
         "epochs_reached": float(state.epochs_reached),
         "wall_time_s": state.wall_time(),
     }
-    run.log_summary({k: v for k, v in summary.items() if _loggable(v)})
+    run.log_summary({k: v for k, v in summary.items() if loggable(v)})
     run.set_tags({"status": "diverged" if state.diverged else "completed"})
     run.log_dict({"rounds": state.reports}, "pruning_report.json")
     run.log_figure(_lr_figure(schedule), "lr_curve.png")
@@ -250,7 +250,7 @@ def _finish(tc, model, masks, schedule: Schedule, state: TrialState, run: TrialR
         run.log_artifact(str(path), "model")
     if state.diverged:
         # The trial ends cleanly, as prune_retrain's do: the grid sees a poor score, MLflow why.
-        tune.report({**summary, "diverged": 1.0, "val_acc": _finite_or_zero(summary)})
+        tune.report({**summary, "diverged": 1.0, "val_acc": finite_or_zero(summary)})
 
 
 def _lr_figure(schedule: Schedule):

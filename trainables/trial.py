@@ -71,12 +71,12 @@ def prune_retrain(config: dict[str, Any]) -> None:
     tc = TrialConfig.from_tune(config)
     device = trial_device_and_threads()
     bundle = load_bundle(tc.dataset, device=device)
-    model, masks, opt_state, state = _start_or_resume(tc, bundle, device)
+    model, masks, opt_state, state = start_or_resume(tc, bundle, device)
     run = TrialRun.open(
         tc.study.tracking_uri,
         tc.study.experiment_id,
         tc.study.parent_run_id,
-        _trial_name(),
+        trial_name(),
         tags=tc.tags(),
         params=tc.params(),
         run_id=state.run_id,
@@ -92,14 +92,14 @@ def prune_retrain(config: dict[str, Any]) -> None:
         _finish(tc, bundle, model, masks, state, run)
 
 
-def _trial_name() -> str:
+def trial_name() -> str:
     try:
         return tune.get_context().get_trial_name() or "trial"
     except Exception:  # outside Tune (direct call in a test)
         return "trial"
 
 
-def _start_or_resume(tc: TrialConfig, bundle: DataBundle, device: str):
+def start_or_resume(tc: TrialConfig, bundle: DataBundle, device: str):
     checkpoint = tune.get_checkpoint()
     if checkpoint is None and tc.start_checkpoint:  # greedy oracle: round k from k-1's winner
         start = load_checkpoint(tc.start_checkpoint)
@@ -121,7 +121,7 @@ def _run_rounds(tc, bundle, device, model, masks, opt_state, state: TrialState, 
     for round_index in range(state.round, tc.rounds + 1):
         state.round = round_index
         if not state.pruned_this_round:
-            model, masks = _prune_round(tc, bundle, device, model, masks, state, run)
+            model, masks = prune_round(tc, bundle, device, model, masks, state, run)
             opt_state, state.epoch, state.pruned_this_round = None, 0, True
         schedule = tc.schedule_for_round(bundle, round_index)
         if state.epoch < schedule.epochs and not state.diverged:
@@ -133,13 +133,13 @@ def _run_rounds(tc, bundle, device, model, masks, opt_state, state: TrialState, 
             "round_test_acc": state.last_test,
             "round_max_lr": schedule.max_lr,
         }
-        run.log_epoch(round_index, {k: v for k, v in round_metrics.items() if _loggable(v)})
+        run.log_epoch(round_index, {k: v for k, v in round_metrics.items() if loggable(v)})
         state.pruned_this_round = False
         opt_state = None
     return model, masks
 
 
-def _prune_round(tc, bundle, device, model, masks, state: TrialState, run: TrialRun):
+def prune_round(tc, bundle, device, model, masks, state: TrialState, run: TrialRun):
     target = (
         PruneTarget(ratio=tc.ratio)
         if tc.prune_config is None
@@ -182,13 +182,13 @@ def _retrain_round(tc, bundle, device, model, masks, opt_state, schedule, state,
     optimizer = make_optimizer(model, cfg)
     if opt_state is not None:
         optimizer.load_state_dict(opt_state)
-    fail_at = _fail_once_epoch(tc.extra.get(FAIL_ONCE_KEY))
+    fail_at = fail_once_epoch(tc.extra.get(FAIL_ONCE_KEY))
     offset = (state.round - 1) * tc.epochs
 
     def on_epoch(m: EpochMetrics) -> bool:
         state.epoch = m.epoch + 1
-        metrics = _epoch_metrics(m, state, schedule, offset)
-        run.log_epoch(offset + m.epoch, {k: v for k, v in metrics.items() if _loggable(v)})
+        metrics = epoch_metrics(m, state, schedule, offset)
+        run.log_epoch(offset + m.epoch, {k: v for k, v in metrics.items() if loggable(v)})
         with tempfile.TemporaryDirectory(prefix="prunetune-ckpt-") as tmp:
             save_checkpoint(
                 Path(tmp) / CHECKPOINT_FILE,
@@ -199,7 +199,7 @@ def _retrain_round(tc, bundle, device, model, masks, opt_state, schedule, state,
             )
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
         if fail_at is not None and offset + m.epoch + 1 == fail_at[1]:
-            _crash_once(fail_at[0])
+            crash_once(fail_at[0])
         return False
 
     result = train(
@@ -216,7 +216,7 @@ def _retrain_round(tc, bundle, device, model, masks, opt_state, schedule, state,
         state.diverged = True
 
 
-def _epoch_metrics(m: EpochMetrics, state: TrialState, schedule: Schedule, offset: int):
+def epoch_metrics(m: EpochMetrics, state: TrialState, schedule: Schedule, offset: int):
     state.last_val, state.last_test = m.val_acc, m.test_acc
     state.epochs_reached = offset + m.epoch + 1
     if math.isfinite(m.val_acc) and m.val_acc > state.best_val:
@@ -240,7 +240,7 @@ def _epoch_metrics(m: EpochMetrics, state: TrialState, schedule: Schedule, offse
     }
 
 
-def _loggable(value: Any) -> bool:
+def loggable(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(float(value))
 
 
@@ -254,11 +254,11 @@ def _finish(tc, bundle, model, masks, state: TrialState, run: TrialRun) -> None:
         "sparsity": final.get("sparsity_after", float("nan")),
         "macs": final.get("macs_after", float("nan")),
         "params": final.get("params_after", float("nan")),
-        "macs_ratio": _ratio(state.dense_macs, final.get("macs_after")),
+        "macs_ratio": safe_ratio(state.dense_macs, final.get("macs_after")),
         "epochs_reached": float(state.epochs_reached),
         "wall_time_s": state.wall_time(),
     }
-    run.log_summary({k: v for k, v in summary.items() if _loggable(v)})
+    run.log_summary({k: v for k, v in summary.items() if loggable(v)})
     status = "diverged" if state.diverged else "completed"
     path = final_checkpoint_path(tc, run.run_id)
     extra = {"trial": tc.params()["trial"], "dense_macs": state.dense_macs}
@@ -267,7 +267,7 @@ def _finish(tc, bundle, model, masks, state: TrialState, run: TrialRun) -> None:
     artifacts.log_trial_artifacts(run, tc, bundle, model, masks, state.reports)
     if state.diverged:
         # The trial ends cleanly: Optuna sees its last (poor) score, MLflow says why.
-        tune.report({**summary, "diverged": 1.0, "val_acc": _finite_or_zero(summary)})
+        tune.report({**summary, "diverged": 1.0, "val_acc": finite_or_zero(summary)})
 
 
 def final_checkpoint_path(tc: TrialConfig, run_id: str) -> Path:
@@ -275,23 +275,23 @@ def final_checkpoint_path(tc: TrialConfig, run_id: str) -> Path:
     return Path(tc.study.workdir) / "checkpoints" / tc.study.name / f"{run_id}.pt"
 
 
-def _finite_or_zero(summary: dict[str, float]) -> float:
+def finite_or_zero(summary: dict[str, float]) -> float:
     value = summary.get("final_val_acc", float("nan"))
     return value if math.isfinite(value) else 0.0
 
 
-def _ratio(before: float | None, after: float | None) -> float:
+def safe_ratio(before: float | None, after: float | None) -> float:
     return float(before) / float(after) if before and after else float("nan")
 
 
-def _fail_once_epoch(raw: str | None) -> tuple[Path, int] | None:
+def fail_once_epoch(raw: str | None) -> tuple[Path, int] | None:
     if not raw:
         return None
     marker, _, epoch = raw.rpartition(":")
     return Path(marker), int(epoch)
 
 
-def _crash_once(marker: Path) -> None:
+def crash_once(marker: Path) -> None:
     if marker.exists():
         return
     marker.parent.mkdir(parents=True, exist_ok=True)
