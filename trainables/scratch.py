@@ -31,24 +31,19 @@ from pruning.checkpoint import save_checkpoint
 from pruning.models import build
 from pruning.models.arch import architecture, rebuild
 from pruning.schedules import Schedule
-from pruning.train import EpochMetrics, make_optimizer, train
 from trainables.config import TrialConfig
 from trainables.data_cache import load_bundle
 from trainables.dense_cache import pretrain_schedule
 from trainables.resources import trial_device_and_threads
 from trainables.tracking import TrialRun
 from trainables.trial import (
-    CHECKPOINT_FILE,
-    FAIL_ONCE_KEY,
     TrialState,
-    crash_once,
-    epoch_metrics,
-    fail_once_epoch,
     finite_or_zero,
     loggable,
     prune_round,
     safe_ratio,
     start_or_resume,
+    train_and_report,
     trial_name,
 )
 
@@ -189,39 +184,7 @@ def _with_recipe_epochs(tc: TrialConfig) -> TrialConfig:
 
 
 def _train_scratch(tc, bundle, cfg, model, masks, opt_state, schedule, state, run) -> None:
-    optimizer = make_optimizer(model, cfg)
-    if opt_state is not None:
-        optimizer.load_state_dict(opt_state)
-    fail_at = fail_once_epoch(tc.extra.get(FAIL_ONCE_KEY))
-
-    def on_epoch(m: EpochMetrics) -> bool:
-        state.epoch = m.epoch + 1
-        metrics = epoch_metrics(m, state, schedule, 0)
-        run.log_epoch(m.epoch, {k: v for k, v in metrics.items() if loggable(v)})
-        with tempfile.TemporaryDirectory(prefix="prunetune-ckpt-") as tmp:
-            save_checkpoint(
-                Path(tmp) / CHECKPOINT_FILE,
-                model=model,
-                masks=masks,
-                optimizer=optimizer,
-                extra={"state": state.to_dict()},
-            )
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
-        if fail_at is not None and m.epoch + 1 == fail_at[1]:
-            crash_once(fail_at[0])
-        return False
-
-    result = train(
-        model,
-        bundle,
-        schedule,
-        cfg,
-        masks=masks,
-        callback=on_epoch,
-        start_epoch=state.epoch,
-        optimizer=optimizer,
-    )
-    state.diverged = state.diverged or result.diverged
+    train_and_report(tc, bundle, cfg, model, masks, opt_state, schedule, state, run, offset=0)
 
 
 def _finish(tc, model, masks, schedule: Schedule, state: TrialState, run: TrialRun) -> None:

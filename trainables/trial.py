@@ -179,11 +179,18 @@ def prune_round(tc, bundle, device, model, masks, state: TrialState, run: TrialR
 
 def _retrain_round(tc, bundle, device, model, masks, opt_state, schedule, state, run) -> None:
     cfg = tc.retrain_config(device)
+    offset = (state.round - 1) * tc.epochs
+    train_and_report(tc, bundle, cfg, model, masks, opt_state, schedule, state, run, offset)
+
+
+def train_and_report(tc, bundle, cfg, model, masks, opt_state, schedule, state, run, offset: int):
+    """Train with `schedule` from `state.epoch`; after every epoch log the metrics to MLflow and
+    hand Tune the metrics with a checkpoint to resume from. Shared by prune_retrain (offset =
+    the epochs of earlier rounds) and the Scratch-E/B baselines (offset 0)."""
     optimizer = make_optimizer(model, cfg)
     if opt_state is not None:
         optimizer.load_state_dict(opt_state)
     fail_at = fail_once_epoch(tc.extra.get(FAIL_ONCE_KEY))
-    offset = (state.round - 1) * tc.epochs
 
     def on_epoch(m: EpochMetrics) -> bool:
         state.epoch = m.epoch + 1
@@ -212,8 +219,8 @@ def _retrain_round(tc, bundle, device, model, masks, opt_state, schedule, state,
         start_epoch=state.epoch,
         optimizer=optimizer,
     )
-    if result.diverged:
-        state.diverged = True
+    state.diverged = state.diverged or result.diverged
+    return result
 
 
 def epoch_metrics(m: EpochMetrics, state: TrialState, schedule: Schedule, offset: int):

@@ -81,6 +81,17 @@ def test_cli_run_end_to_end(write_study, mlflow_server: str, tmp_path: Path) -> 
     shown = prunetune("show", "e2e", "--workdir", str(workdir), cwd=tmp_path)
     assert shown.returncode == 0 and "clr" in shown.stdout and "ft" in shown.stdout
 
+    compared = prunetune("compare", "e2e", "--workdir", str(workdir), cwd=tmp_path)
+    assert compared.returncode == 0, compared.stderr[-3000:]
+    report_dir = workdir / "reports" / "e2e"
+    report = (report_dir / "report.md").read_text()
+    assert "clr" in report and "ft" in report and "oracle" in report.lower()
+    assert (report_dir / "trials.csv").exists() and (
+        report_dir / "accuracy_vs_sparsity.png"
+    ).exists()
+    logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert "report/report.md" in logged
+
 
 def _dense_params(dense_run, client) -> int:
     from pruning.data import load
