@@ -157,6 +157,9 @@ def best_per_schedule(frame: pd.DataFrame) -> pd.DataFrame:
     done = frame.dropna(subset=["metrics.final_val_acc"]).copy()
     if done.empty:
         return pd.DataFrame()
+    if "tags.baseline" in done.columns:  # Scratch-E/B train with "step": name them as baselines
+        baseline = done["tags.baseline"].fillna("")
+        done["tags.schedule"] = baseline.where(baseline != "", done["tags.schedule"])
     columns = {
         "tags.method": "method",
         "tags.ratio": "ratio",

@@ -42,14 +42,20 @@ def dense_path(tc: TrialConfig) -> Path:
     return Path(tc.study.dense_dir) / f"{recipe_key(tc.spec, tc.seed)}.pt"
 
 
-def get_dense_model(tc: TrialConfig, bundle: DataBundle, device: str) -> torch.nn.Module:
-    """The pretrained dense model of this trial's recipe, training it first if nobody has."""
+def get_dense(
+    tc: TrialConfig, bundle: DataBundle, device: str
+) -> tuple[torch.nn.Module, dict[str, float]]:
+    """The dense model and its accuracies (`dense_val_acc`, `dense_test_acc`)."""
     path = dense_path(tc)
     if not path.exists():
         with _exclusive(path.with_suffix(".lock")):
             if not path.exists():  # another trial may have finished it while we waited
                 _pretrain(tc, bundle, device, path)
-    return load_checkpoint(path).model
+    saved = load_checkpoint(path)
+    accs = {
+        k: float(saved.extra.get(k, float("nan"))) for k in ("dense_val_acc", "dense_test_acc")
+    }
+    return saved.model, accs
 
 
 def build_model(tc: TrialConfig, bundle: DataBundle) -> torch.nn.Module:
@@ -117,7 +123,12 @@ def _pretrain(tc: TrialConfig, bundle: DataBundle, device: str, path: Path) -> N
                 f"dense pretraining diverged (pretrain.lr={tc.spec['pretrain'].get('lr')})"
             )
         tmp = path.with_suffix(f".tmp{os.getpid()}")
-        save_checkpoint(tmp, model=model.cpu(), extra={"recipe": recipe_key(tc.spec, tc.seed)})
+        extra = {
+            "recipe": recipe_key(tc.spec, tc.seed),
+            "dense_val_acc": final.val_acc if final else float("nan"),
+            "dense_test_acc": final.test_acc if final else float("nan"),
+        }
+        save_checkpoint(tmp, model=model.cpu(), extra=extra)
         os.replace(tmp, path)
 
 

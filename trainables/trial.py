@@ -26,7 +26,7 @@ from pruning.train import EpochMetrics, make_optimizer, train
 from trainables import artifacts
 from trainables.config import TrialConfig
 from trainables.data_cache import load_bundle
-from trainables.dense_cache import get_dense_model
+from trainables.dense_cache import get_dense
 from trainables.resources import trial_device_and_threads
 from trainables.tracking import TrialRun
 
@@ -53,6 +53,8 @@ class TrialState:
     last_test: float = float("nan")
     epochs_reached: int = 0
     dense_macs: float = float("nan")  # MACs of the unpruned model: macs_ratio is against it
+    dense_val_acc: float = float("nan")  # of the dense model this trial started from
+    dense_test_acc: float = float("nan")
     reports: list[dict[str, Any]] = field(default_factory=list)
     diverged: bool = False
 
@@ -109,8 +111,9 @@ def start_or_resume(tc: TrialConfig, bundle: DataBundle, device: str):
         )
         return start.model.to(device), masks, None, state
     if checkpoint is None:
-        model = get_dense_model(tc, bundle, device)
-        return model.to(device), None, None, TrialState(round=tc.first_round)
+        model, accs = get_dense(tc, bundle, device)
+        state = TrialState(round=tc.first_round, **accs)
+        return model.to(device), None, None, state
     with checkpoint.as_directory() as path:
         saved = load_checkpoint(Path(path) / CHECKPOINT_FILE)
     state = TrialState(**saved.extra["state"])
@@ -264,6 +267,8 @@ def _finish(tc, bundle, model, masks, state: TrialState, run: TrialRun) -> None:
         "macs_ratio": safe_ratio(state.dense_macs, final.get("macs_after")),
         "epochs_reached": float(state.epochs_reached),
         "wall_time_s": state.wall_time(),
+        "dense_val_acc": state.dense_val_acc,
+        "dense_test_acc": state.dense_test_acc,
     }
     run.log_summary({k: v for k, v in summary.items() if loggable(v)})
     status = "diverged" if state.diverged else "completed"
