@@ -60,7 +60,14 @@ def test_cli_run_end_to_end(write_study, mlflow_server: str, tmp_path: Path) -> 
         assert run.data.params["trial.schedule"] == run.data.tags["schedule"]
         history = client.get_metric_history(run.info.run_id, "val_acc")
         assert sorted(m.step for m in history) == [0, 1]
-        for key in ("final_test_acc", "best_val_acc", "sparsity", "macs", "macs_ratio"):
+        for key in (
+            "final_test_acc",
+            "best_val_acc",
+            "sparsity",
+            "macs",
+            "macs_ratio",
+            "dense_test_acc",
+        ):
             assert key in run.data.metrics
         assert run.data.metrics["macs_ratio"] > 1.0
         names = {a.path for a in client.list_artifacts(run.info.run_id)}
