@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch_pruning as tp
@@ -17,15 +15,6 @@ from pruning.budget import (
     sparsity_vs,
 )
 from pruning.models import build
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: on the 2-core machine, 2 threads beside other jobs spin and crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def smallcnn_1d() -> torch.nn.Module:

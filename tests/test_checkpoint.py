@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,6 @@ from pruning.models import build
 from pruning.models.arch import architecture
 
 CASES = [("resnet20", 2, 3, 32), ("vgg11", 1, 1, 40), ("smallcnn", 2, 1, 8)]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: on the 2-core machine, 2 threads beside other jobs spin and crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def pruned_model(name: str, dims: int, channels: int, size: int) -> tuple[nn.Module, Tensor]:

@@ -40,15 +40,6 @@ CASES: dict[str, tuple[dict, tuple[int, ...]]] = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one intra-op thread is faster and immune to a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_model(case: str) -> nn.Module:
     """A model whose BN scales and shifts look trained (distinct, not all equal)."""
     torch.manual_seed(0)

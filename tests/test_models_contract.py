@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch_pruning as tp
@@ -16,15 +14,6 @@ from pruning.registry import UnknownNameError
 NUM_CLASSES = 7
 CASES = [(name, dims) for name in MODELS.names() for dims in supported_dims(name)]
 CONV = (nn.Conv1d, nn.Conv2d)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: on the 2-core machine, 2 threads beside other jobs spin and crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def input_spec(name: str, dims: int) -> tuple[int, int]:

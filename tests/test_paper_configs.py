@@ -22,15 +22,6 @@ from pruning.models import build
 X32 = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: faster for single-image counting on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def pruned(config: str, method: str = "l1", seed: int = 0) -> nn.Module:
     model = build(PAPER_CONFIGS[config].model, num_classes=10)
     model, _ = prune(model, method, PruneTarget(config=config), PruneContext(X32, seed=seed))

@@ -21,15 +21,6 @@ from pruning.train import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: one thread is faster than two fighting over a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class FakeBundle:
     """A tiny learnable 2-D data set with DataBundle's batching methods (seeded like it)."""
 

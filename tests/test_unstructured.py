@@ -22,15 +22,6 @@ from pruning.models import build
 VGG11_NARROW = [16, "M", 32, "M", 32, 32, "M", 64, 64, "M", 64, 64]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one intra-op thread is faster and immune to a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def vgg() -> nn.Module:
     torch.manual_seed(0)
     return build("vgg11", num_classes=10, widths=VGG11_NARROW)
