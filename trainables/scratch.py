@@ -18,19 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import torch
-from ray import tune
 from torch import Tensor, nn
 
 from pruning.budget import scratch_b_epochs
-from pruning.checkpoint import save_checkpoint
 from pruning.models import build
 from pruning.models.arch import architecture, rebuild
 from pruning.schedules import Schedule
+from trainables.artifacts import log_trial_artifacts
 from trainables.config import TrialConfig
 from trainables.data_cache import load_bundle
 from trainables.dense_cache import pretrain_schedule
@@ -38,10 +35,8 @@ from trainables.resources import trial_device_and_threads
 from trainables.tracking import TrialRun
 from trainables.trial import (
     TrialState,
-    finite_or_zero,
-    loggable,
+    close_trial,
     prune_round,
-    safe_ratio,
     start_or_resume,
     train_and_report,
     trial_name,
@@ -188,49 +183,9 @@ def _train_scratch(tc, bundle, cfg, model, masks, opt_state, schedule, state, ru
 
 
 def _finish(tc, model, masks, schedule: Schedule, state: TrialState, run: TrialRun) -> None:
-    first, last = state.reports[0], state.reports[-1]
-    summary = {
-        "best_val_acc": state.best_val,
-        "test_acc_at_best_val": state.best_test_at_best_val,
-        "final_val_acc": state.last_val,
-        "final_test_acc": state.last_test,
-        "sparsity": last["sparsity_after"],
-        "macs": last["macs_after"],
-        "params": last["params_after"],
-        "macs_ratio": safe_ratio(first["macs_before"], last["macs_after"]),
-        "epochs_reached": float(state.epochs_reached),
-        "wall_time_s": state.wall_time(),
-    }
-    run.log_summary({k: v for k, v in summary.items() if loggable(v)})
-    run.set_tags({"status": "diverged" if state.diverged else "completed"})
-    run.log_dict({"rounds": state.reports}, "pruning_report.json")
-    run.log_figure(_lr_figure(schedule), "lr_curve.png")
-    with tempfile.TemporaryDirectory(prefix="prunetune-final-") as tmp:
-        path = Path(tmp) / "pruned_model.pt"
-        save_checkpoint(
-            path, model=model.cpu(), masks=masks, extra={"trial": tc.params()["trial"]}
-        )
-        run.log_artifact(str(path), "model")
-    if state.diverged:
-        # The trial ends cleanly, as prune_retrain's do: the grid sees a poor score, MLflow why.
-        tune.report({**summary, "diverged": 1.0, "val_acc": finite_or_zero(summary)})
-
-
-def _lr_figure(schedule: Schedule):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    stride = max(1, schedule.total_steps // 400)  # ≤ 400 points keep the PNG small
-    steps = range(0, schedule.total_steps, stride)
-    ax.plot([s / schedule.steps_per_epoch for s in steps], [schedule.lr(s) for s in steps])
-    ax.set(xlabel="epoch", ylabel="learning rate", title=f"{schedule.name} (from scratch)")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    title = f"{schedule.name} (from scratch)"
+    log_trial_artifacts(run, tc, model, masks, state.reports, [schedule], title)
+    close_trial(run, state)
 
 
 __all__ = ["BASELINES", "INIT_SEED_BASE", "random_init", "scratch_train"]

@@ -255,8 +255,19 @@ def loggable(value: Any) -> bool:
 
 
 def _finish(tc, bundle, model, masks, state: TrialState, run: TrialRun) -> None:
+    path = final_checkpoint_path(tc, run.run_id)
+    extra = {"trial": tc.params()["trial"], "dense_macs": state.dense_macs}
+    save_checkpoint(path, model=model.cpu(), masks=masks, extra=extra)
+    schedules = artifacts.round_schedules(tc, bundle)
+    title = f"{tc.schedule} (max LR {tc.max_lr})"
+    artifacts.log_trial_artifacts(run, tc, model, masks, state.reports, schedules, title)
+    close_trial(run, state, {"final_checkpoint": str(path)})
+
+
+def summary_metrics(state: TrialState) -> dict[str, float]:
+    """What a finished trial (or baseline) reports once: accuracies, cost, time."""
     final = state.reports[-1] if state.reports else {}
-    summary = {
+    return {
         "best_val_acc": state.best_val,
         "test_acc_at_best_val": state.best_test_at_best_val,
         "final_val_acc": state.last_val,
@@ -270,15 +281,16 @@ def _finish(tc, bundle, model, masks, state: TrialState, run: TrialRun) -> None:
         "dense_val_acc": state.dense_val_acc,
         "dense_test_acc": state.dense_test_acc,
     }
+
+
+def close_trial(run: TrialRun, state: TrialState, tags: dict[str, str] | None = None) -> None:
+    """Log the summary and the outcome; a diverged trial ends cleanly: the searcher sees its
+    last (poor) score, MLflow says why."""
+    summary = summary_metrics(state)
     run.log_summary({k: v for k, v in summary.items() if loggable(v)})
     status = "diverged" if state.diverged else "completed"
-    path = final_checkpoint_path(tc, run.run_id)
-    extra = {"trial": tc.params()["trial"], "dense_macs": state.dense_macs}
-    save_checkpoint(path, model=model.cpu(), masks=masks, extra=extra)
-    run.set_tags({"status": status, "final_checkpoint": str(path)})
-    artifacts.log_trial_artifacts(run, tc, bundle, model, masks, state.reports)
+    run.set_tags({"status": status, **(tags or {})})
     if state.diverged:
-        # The trial ends cleanly: Optuna sees its last (poor) score, MLflow says why.
         tune.report({**summary, "diverged": 1.0, "val_acc": finite_or_zero(summary)})
 
 
