@@ -18,6 +18,18 @@ def trial_resources() -> dict[str, float]:
     return {"CPU": float(required.get("CPU", 1.0)), "GPU": float(required.get("GPU", 0.0))}
 
 
+def node_label() -> str:
+    """The Ray node the trial runs on, as '<node ip>/<node id prefix>' (MLflow tag ``node``): on
+    a cluster it shows where each trial ran, and on one machine the nodes still differ by id."""
+    try:
+        import ray
+
+        ctx = ray.get_runtime_context()
+        return f"{ray.util.get_node_ip_address()}/{ctx.get_node_id()[:12]}"
+    except Exception:  # outside Ray (direct call in a test)
+        return "local"
+
+
 def trial_device_and_threads() -> str:
     """Set torch's thread count to the trial's CPUs; CUDA when the trial holds (part of) a GPU.
 

@@ -17,21 +17,16 @@ while weight-dependent selections (slimming, magnitude masks) may differ in wher
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
-import torch
-from torch import Tensor, nn
-
 from pruning.budget import scratch_b_epochs
-from pruning.models import build
-from pruning.models.arch import architecture, rebuild
+from pruning.reinit import random_init
 from pruning.schedules import Schedule
 from trainables.artifacts import log_trial_artifacts
 from trainables.config import TrialConfig
 from trainables.data_cache import load_bundle
 from trainables.dense_cache import pretrain_schedule
-from trainables.resources import trial_device_and_threads
+from trainables.resources import node_label, trial_device_and_threads
 from trainables.tracking import TrialRun
 from trainables.trial import (
     TrialState,
@@ -46,10 +41,6 @@ BASELINES = ("scratch-e", "scratch-b")
 # Fresh weights must not be the dense model's own initial draw (torch.manual_seed(seed)): with
 # masks that would be a lottery ticket (Frankle & Carbin), not a random re-initialisation.
 INIT_SEED_BASE = 1_000_003
-# CIFAR VGG draws its Linear weights from N(0, 0.01) whatever their shape; every other zoo
-# Linear keeps PyTorch's default U(±1/√fan_in).
-_FIXED_SIGMA_LINEAR = ("vgg",)
-_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def scratch_train(config: dict[str, Any]) -> None:
@@ -88,7 +79,7 @@ def scratch_train(config: dict[str, Any]) -> None:
     )
     state.run_id = run.run_id
     with run:
-        run.set_tags({"status": "running"})
+        run.set_tags({"status": "running", "node": node_label()})
         deferred.replay(run)
         # Network slimming's BN-γ penalty served the dense model's channel selection; the pruned
         # architecture is trained with the plain recipe, as in the Rethinking code.
@@ -131,45 +122,6 @@ class _DeferredRun:
     def replay(self, run: TrialRun) -> None:
         for name, args in self.calls:
             getattr(run, name)(*args)
-
-
-def random_init(pruned: nn.Module, seed: int) -> nn.Module:
-    """A new model with ``pruned``'s architecture and random weights drawn as the model zoo draws
-    them *at the pruned shapes* (Liu et al. build the pruned configuration and train it).
-
-    Every zoo initialiser draws i.i.d. entries whose scale depends at most on a layer's fan, so a
-    slice of a freshly built dense model, rescaled for the fan that pruning changed, has exactly
-    the distribution of a model built at the pruned widths: He-normal fan-out convs scale by
-    √(out_dense/out_pruned), default Linears by √(in_dense/in_pruned); BN γ/β and running stats
-    are constants and fixed-σ Linears (CIFAR VGG) need no rescaling.
-    """
-    arch = architecture(pruned)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        fresh = build(**arch["build_kwargs"]).state_dict()
-        # Only for the shapes (every value is overwritten); inside fork_rng, as building draws.
-        model = rebuild(arch, {k: v.detach().cpu() for k, v in pruned.state_dict().items()})
-    modules = dict(model.named_modules())
-    fixed_sigma = arch["name"].startswith(_FIXED_SIGMA_LINEAR)
-    weights = {}
-    for key, like in model.state_dict().items():
-        prefix = key.rpartition(".")[0]
-        dense = fresh[key][tuple(slice(0, n) for n in like.shape)].clone()
-        weights[key] = (
-            dense * _fan_scale(modules[prefix], fresh[f"{prefix}.weight"], fixed_sigma)
-            if isinstance(modules[prefix], (*_CONV, nn.Linear))
-            else dense
-        )
-    model.load_state_dict(weights, strict=True)
-    return model
-
-
-def _fan_scale(module: nn.Module, dense_weight: Tensor, fixed_sigma: bool) -> float:
-    if isinstance(module, _CONV):  # He-normal with fan-out = out_channels · kernel size
-        return math.sqrt(dense_weight.shape[0] / module.out_channels)
-    if isinstance(module, nn.Linear) and not fixed_sigma:  # U(±1/√fan_in), weight and bias
-        return math.sqrt(dense_weight.shape[1] / module.in_features)
-    return 1.0
 
 
 def _with_recipe_epochs(tc: TrialConfig) -> TrialConfig:

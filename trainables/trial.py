@@ -27,7 +27,7 @@ from trainables import artifacts
 from trainables.config import TrialConfig
 from trainables.data_cache import load_bundle
 from trainables.dense_cache import get_dense
-from trainables.resources import trial_device_and_threads
+from trainables.resources import node_label, trial_device_and_threads
 from trainables.tracking import TrialRun
 
 CHECKPOINT_FILE = "trial.pt"
@@ -85,7 +85,7 @@ def prune_retrain(config: dict[str, Any]) -> None:
     )
     state.run_id = run.run_id
     with run:
-        run.set_tags({"status": "running"})
+        run.set_tags({"status": "running", "node": node_label()})
         try:
             model, masks = _run_rounds(tc, bundle, device, model, masks, opt_state, state, run)
         except SystemExit:  # Tune stops a trial (ASHA, end of study) by raising SystemExit

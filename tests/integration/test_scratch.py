@@ -199,7 +199,7 @@ def test_random_init_redraws_at_the_pruned_shapes(study: dict[str, Any]) -> None
     from pruning.methods import PruneContext, PruneTarget, prune
     from pruning.models import build
     from pruning.models.arch import architecture
-    from trainables.scratch import random_init
+    from pruning.reinit import random_init
 
     torch.manual_seed(0)
     dense_init = build("smallcnn", num_classes=10, in_channels=1, image_size=8)
