@@ -20,6 +20,9 @@ def ray_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     set_loopback_env()
     import ray
 
+    if ray.is_initialized():  # an in-process study (studies.run) started it already
+        yield ray.get_runtime_context().gcs_address
+        return
     temp = Path("/tmp") / f"pt-ray-{os.getpid()}"
     ray.init(
         num_cpus=2,
