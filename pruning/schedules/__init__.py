@@ -7,6 +7,9 @@ Members: step (original training / Scratch-E/B), ft, lrw, slr, clr, scyc, cosine
 `max_lr` is accepted by every schedule that has a free peak and sets it: for ft and constant
 it is their constant `lr`, for step its `base_lr`; lrw and slr scale their whole shape so the
 peak equals max_lr; scyc computes its peak and takes no max_lr.
+
+clr and scyc take `shape`: "one-cycle" (default, OneCycleLR) or "silo" (SILO's code: a ramp of
+max_lr/ramp_steps per step, then absolute drops; momentum left to the optimizer).
 """
 
 from __future__ import annotations
@@ -17,14 +20,18 @@ from pruning.registry import Registry
 from pruning.schedules.base import EpochwiseSchedule, Schedule
 from pruning.schedules.constant import ConstantSchedule, FineTuning
 from pruning.schedules.cosine import CosineSchedule
-from pruning.schedules.one_cycle import CyclicLRRestarting, one_cycle
+from pruning.schedules.cycle import SHAPES, CycleSchedule
+from pruning.schedules.one_cycle import CyclicLRRestarting
 from pruning.schedules.restarting import ScaledLRRestarting
 from pruning.schedules.rewinding import LRRewinding
 from pruning.schedules.s_cyclic import SCyclic, pruned_fraction, s_curve, scyc_max_lr
+from pruning.schedules.shapes import one_cycle, silo_lr
 from pruning.schedules.step import StepSchedule, step_lr
 
 __all__ = [
     "SCHEDULES",
+    "SHAPES",
+    "CycleSchedule",
     "EpochwiseSchedule",
     "Schedule",
     "build_schedule",
@@ -33,6 +40,7 @@ __all__ = [
     "s_curve",
     "schedule_from_dict",
     "scyc_max_lr",
+    "silo_lr",
     "step_lr",
 ]
 
