@@ -18,6 +18,7 @@ from pruning.methods import (
     PruneTarget,
     apply_masks,
     is_structured,
+    needs_previous_weights,
     prune,
 )
 from pruning.methods.layers import prunable_convs
@@ -66,15 +67,34 @@ def batches_for(shape: tuple[int, ...]) -> Callable[[], list[tuple[torch.Tensor,
     return batches
 
 
-def context(case: str, seed: int = 0) -> PruneContext:
+def previous_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Every parameter as it was "one epoch earlier": a fixed random perturbation of it."""
+    generator = torch.Generator().manual_seed(4)
+    return {
+        name: p.detach() + 0.01 * torch.randn(p.shape, generator=generator)
+        for name, p in model.named_parameters()
+    }
+
+
+def context(
+    case: str, seed: int = 0, *, method: str | None = None, model: nn.Module | None = None
+) -> PruneContext:
+    """The case's context; for a method that needs them, the model's previous weights too."""
     shape = CASES[case][1]
     x = torch.randn(shape, generator=torch.Generator().manual_seed(3))
-    return PruneContext(example_inputs=x, seed=seed, loss_batches=batches_for(shape))
+    previous = None
+    if method is not None and needs_previous_weights(method):
+        assert model is not None, "a method that needs previous weights needs the model"
+        previous = previous_weights(model)
+    return PruneContext(
+        example_inputs=x, seed=seed, loss_batches=batches_for(shape), previous_weights=previous
+    )
 
 
 def run(case: str, method: str, ratio: float = 0.5, seed: int = 0):
-    ctx = context(case, seed)
-    model, report = prune(make_model(case), method, PruneTarget(ratio=ratio), ctx)
+    model = make_model(case)
+    ctx = context(case, seed, method=method, model=model)
+    model, report = prune(model, method, PruneTarget(ratio=ratio), ctx)
     return model, report, ctx
 
 

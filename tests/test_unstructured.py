@@ -14,6 +14,7 @@ from pruning.methods import (
     PruneReport,
     PruneTarget,
     apply_masks,
+    needs_previous_weights,
     prune,
 )
 from pruning.methods.unstructured import scope_weights
@@ -27,9 +28,31 @@ def vgg() -> nn.Module:
     return build("vgg11", num_classes=10, widths=VGG11_NARROW)
 
 
-def ctx(masks=None, seed: int = 0, include_fc: bool = False) -> PruneContext:
+def ctx(
+    masks=None,
+    seed: int = 0,
+    include_fc: bool = False,
+    *,
+    method: str | None = None,
+    model: nn.Module | None = None,
+) -> PruneContext:
+    """A context; for a method that needs them, `model`'s weights one epoch earlier too."""
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    return PruneContext(example_inputs=x, seed=seed, masks=masks, include_fc=include_fc)
+    previous = None
+    if method is not None and needs_previous_weights(method):
+        assert model is not None
+        generator = torch.Generator().manual_seed(seed + 100)
+        previous = {
+            n: p.detach() + 0.01 * torch.randn(p.shape, generator=generator)
+            for n, p in model.named_parameters()
+        }
+    return PruneContext(
+        example_inputs=x,
+        seed=seed,
+        masks=masks,
+        include_fc=include_fc,
+        previous_weights=previous,
+    )
 
 
 def scope_sparsity(model: nn.Module, include_fc: bool = False) -> float:
@@ -41,7 +64,8 @@ def scope_sparsity(model: nn.Module, include_fc: bool = False) -> float:
 def rounds(method: str, ratio: float, k: int) -> tuple[nn.Module, PruneReport]:
     model, masks, report = vgg(), None, None
     for r in range(k):
-        model, report = prune(model, method, PruneTarget(ratio=ratio), ctx(masks, seed=r))
+        context = ctx(masks, seed=r, method=method, model=model)
+        model, report = prune(model, method, PruneTarget(ratio=ratio), context)
         masks = report.masks
     assert report is not None
     return model, report
@@ -63,8 +87,11 @@ def test_magnitude_is_one_global_threshold() -> None:
 @pytest.mark.parametrize("method", UNSTRUCTURED)
 def test_include_fc(method: str) -> None:
     """Linear weights are pruned only with include_fc; conv weights always."""
-    _, conv_only = prune(vgg(), method, PruneTarget(ratio=0.5), ctx())
-    model, with_fc = prune(vgg(), method, PruneTarget(ratio=0.5), ctx(include_fc=True))
+    model = vgg()
+    _, conv_only = prune(model, method, PruneTarget(ratio=0.5), ctx(method=method, model=model))
+    model = vgg()
+    context = ctx(include_fc=True, method=method, model=model)
+    model, with_fc = prune(model, method, PruneTarget(ratio=0.5), context)
     assert not any(k.startswith("classifier") for k in conv_only.masks)
     assert {"classifier.0.weight", "classifier.3.weight"} <= set(with_fc.masks)
     assert "features.0.weight" in conv_only.masks
@@ -92,12 +119,13 @@ def test_masked_and_zero_weights_stay_pruned(method: str) -> None:
     model = vgg()
     with torch.no_grad():
         model.features[0].weight[:4] = 0.0  # zero without a mask
-    _, first = prune(model, method, PruneTarget(ratio=0.3), ctx())
+    _, first = prune(model, method, PruneTarget(ratio=0.3), ctx(method=method, model=model))
     assert not first.masks["features.0.weight"][:4].any()
     with torch.no_grad():  # training moved masked weights: the mask still wins
         for name, w in scope_weights(model).items():
             w.add_(torch.randn_like(w) * (~first.masks[name]))
-    _, second = prune(model, method, PruneTarget(ratio=0.3), ctx(first.masks, seed=1))
+    context = ctx(first.masks, seed=1, method=method, model=model)
+    _, second = prune(model, method, PruneTarget(ratio=0.3), context)
     for name, mask in first.masks.items():
         assert not second.masks[name][~mask].any(), name
     assert not model.features[0].weight[:4].any()

@@ -2,8 +2,9 @@
 
 `prune(model, method, target, ctx) -> (model, PruneReport)` prunes in place and returns the same
 model object. Structured methods (l1, l2, random, taylor, slimming) remove filters physically, so
-build optimizers *after* pruning; unstructured methods (magnitude, random_unstructured) return
-masks in `report.masks` for the training loop to keep applied.
+build optimizers *after* pruning; unstructured methods (magnitude, random_unstructured,
+weight_change) return masks in `report.masks` for the training loop to keep applied.
+weight_change (SILO) also needs `ctx.previous_weights`: ask `needs_previous_weights(method)`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from pruning.methods.report import PruneContext, PruneReport, PruneTarget
 from pruning.methods.structured import CRITERIA as STRUCTURED_CRITERIA
 from pruning.methods.structured import prune_structured
 from pruning.methods.unstructured import CRITERIA as UNSTRUCTURED_CRITERIA
-from pruning.methods.unstructured import apply_masks, prune_unstructured
+from pruning.methods.unstructured import (
+    NEEDS_PREVIOUS_WEIGHTS,
+    apply_masks,
+    prune_unstructured,
+)
 from pruning.registry import Registry
 
 PruneFn = Callable[[nn.Module, PruneTarget, PruneContext], tuple[nn.Module, PruneReport]]
@@ -47,6 +52,14 @@ def prune(
     return fn(model, target, ctx)
 
 
+def needs_previous_weights(method: str) -> bool:
+    """True for methods that rank weights by how far they moved over the round's last epoch
+    (weight_change): the caller must snapshot the weights one epoch before the round ends and
+    pass them as ctx.previous_weights."""
+    METHODS.get(method)
+    return method in NEEDS_PREVIOUS_WEIGHTS
+
+
 def is_structured(method: str) -> bool:
     """True for methods that remove channels (the model's shapes change)."""
     METHODS.get(method)
@@ -65,6 +78,7 @@ __all__ = [
     "apply_masks",
     "configs_for",
     "is_structured",
+    "needs_previous_weights",
     "prune",
     "resolve_config",
 ]

@@ -77,6 +77,9 @@ class PruneContext:
     loss_batches: zero-argument callable yielding (x, y) batches; taylor sums gradients over the
         first `taylor_batches` of them (an epoch's iterator may be passed: it is cut short).
     include_fc: unstructured methods also prune the linear layers' weights (default: conv only).
+    previous_weights: for methods that rank weights by how far they moved (weight_change): each
+        weight one epoch before the end of the round, keyed like `masks` (a state_dict snapshot
+        taken after the round's second-to-last epoch serves); None otherwise.
     """
 
     example_inputs: torch.Tensor
@@ -85,6 +88,7 @@ class PruneContext:
     loss_batches: LossBatches | None = None
     include_fc: bool = False
     taylor_batches: int = 32
+    previous_weights: dict[str, torch.Tensor] | None = None
 
     @classmethod
     def for_model(
