@@ -5,6 +5,8 @@ model object. Structured methods (l1, l2, random, taylor, slimming) remove filte
 build optimizers *after* pruning; unstructured methods (magnitude, random_unstructured,
 weight_change) return masks in `report.masks` for the training loop to keep applied.
 weight_change (SILO) also needs `ctx.previous_weights`: ask `needs_previous_weights(method)`.
+`replay_pruning(model, reports)` cuts another dense-architecture model (weight rewinding) as the
+reports' pruning cut the original.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from functools import partial
 
 from torch import nn
 
-from pruning.methods.configs import PAPER_CONFIGS, PAPER_REDUCTIONS, configs_for, resolve_config
+from pruning.methods.configs import (
+    PAPER_CONFIGS,
+    PAPER_REDUCTIONS,
+    config_is_iterable,
+    configs_for,
+    resolve_config,
+)
+from pruning.methods.replay import replay_pruning
 from pruning.methods.report import PruneContext, PruneReport, PruneTarget
 from pruning.methods.structured import CRITERIA as STRUCTURED_CRITERIA
 from pruning.methods.structured import prune_structured
@@ -76,9 +85,11 @@ __all__ = [
     "PruneReport",
     "PruneTarget",
     "apply_masks",
+    "config_is_iterable",
     "configs_for",
     "is_structured",
     "needs_previous_weights",
     "prune",
+    "replay_pruning",
     "resolve_config",
 ]

@@ -6,6 +6,16 @@ first conv has id 2 + 2b, so the even ids are the prunable first convs. The stag
 fixed by the authors' cut points (≤ 18 / ≤ 36 for ResNet-56, ≤ 36 / ≤ 72 for ResNet-110), as in
 rethinking-network-pruning's res56prune.py / res110prune.py. VGG configs are target width lists
 ("M" = max-pool), reached by keeping the most important filters of each conv.
+
+Iterative PFEC ("I", SCIENCE.md §3: 8 rounds, each removing 10 %/15 %/20 % of the *current*
+filters in stages 1/2/3): ResNet-56-I and ResNet-110-I skip no conv id, as in Le & Hua's code
+(github lehduong/NPTM, norm-pruning/cifar/l1-norm-pruning/res56prune.py and res110prune.py:
+`skip['I'] = []`, `prune_prob['I'] = [0.1, 0.15, 0.2]`, keep int(C·(1 − p)) of the conv's
+*current* out_channels, so applying it to the previous round's pruned model compounds).
+
+Ratio configs (A–D, I) apply round after round: each call keeps int(C_current·(1 − p)) per
+layer. Width-list configs (VGG-16-A/B/C) name absolute widths, so they apply once, to the
+unpruned VGG-16; `config_is_iterable` tells the two apart.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from dataclasses import dataclass
 
 _RESNET56_SKIP_B = (16, 18, 20, 34, 38, 54)
 _RESNET110_SKIP_B = (36, 38, 74)
+_ITERATIVE_RATIOS = (0.1, 0.15, 0.2)
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,7 @@ class PaperConfig:
     stage_ratios: tuple[float, ...] = ()
     stage_bounds: tuple[int, ...] = ()
     widths: tuple[int | str, ...] = ()
+    rounds: int = 1  # the rounds the paper applies it for (iterative PFEC: 8)
 
     def stage_of(self, conv_id: int) -> int:
         """Stage (0-based) of a conv id, by the authors' cut points."""
@@ -38,17 +50,23 @@ class PaperConfig:
             return 0.0
         return self.stage_ratios[self.stage_of(conv_id)]
 
+    @property
+    def iterable(self) -> bool:
+        """Whether the config can be applied again to an already-pruned model (ratios: yes;
+        absolute width lists: no)."""
+        return not self.widths
+
     def conv_widths(self) -> list[int]:
         """VGG: the target out-channels of every conv in order (pool markers dropped)."""
         return [int(w) for w in self.widths if w != "M"]
 
 
 def _resnet(
-    name: str, depth: int, skip: tuple[int, ...], ratios: tuple[float, ...]
+    name: str, depth: int, skip: tuple[int, ...], ratios: tuple[float, ...], rounds: int = 1
 ) -> PaperConfig:
     bounds = (18, 36) if depth == 56 else (36, 72)
     model = f"resnet{depth}"
-    return PaperConfig(f"{model}-{name}", model, depth - 1, skip, ratios, bounds)
+    return PaperConfig(f"{model}-{name}", model, depth - 1, skip, ratios, bounds, rounds=rounds)
 
 
 def _vgg(name: str, widths: list[int | str]) -> PaperConfig:
@@ -66,6 +84,8 @@ PAPER_CONFIGS: dict[str, PaperConfig] = {
         _resnet("B", 110, _RESNET110_SKIP_B, (0.5, 0.4, 0.3)),
         _resnet("C", 110, _RESNET110_SKIP_B, (0.5, 0.5, 0.5)),
         _resnet("D", 110, _RESNET110_SKIP_B, (0.5, 0.6, 0.7)),
+        _resnet("I", 56, (), _ITERATIVE_RATIOS, rounds=8),
+        _resnet("I", 110, (), _ITERATIVE_RATIOS, rounds=8),
         _vgg(
             "A",
             [32, 64, "M", 128, 128, "M", 256, 256, 256, "M", 256, 256, 256, "M", 256, 256, 256],
@@ -80,7 +100,8 @@ PAPER_CONFIGS: dict[str, PaperConfig] = {
     )
 }
 
-# SCIENCE.md §3: percent of MACs / parameters (conv + FC, CIFAR-10, 32×32) each config removes.
+# SCIENCE.md §3: percent of MACs / parameters (conv + FC, CIFAR-10, 32×32) each config removes
+# (one-shot configs only: no source states one round of "I").
 PAPER_REDUCTIONS: dict[str, tuple[float, float]] = {
     "resnet56-A": (10.4, 9.4),
     "resnet56-B": (27.6, 13.8),
@@ -120,3 +141,10 @@ def resolve_config(name: str, model: str | None) -> PaperConfig:
         f"config {name!r} does not fit model {model or 'unknown'}; valid configs for it: "
         f"{', '.join(valid) or 'none'}"
     )
+
+
+def config_is_iterable(name: str, model: str | None) -> bool:
+    """Whether config `name` (full name, or a letter resolved against `model`) may be applied
+    round after round: ratio configs (ResNet A–D, I) yes, VGG width lists no. Raises the same
+    ValueError as `resolve_config` for a config that does not fit the model."""
+    return resolve_config(name, model).iterable

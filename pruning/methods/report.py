@@ -120,6 +120,10 @@ class PruneReport:
     sparsity_*: fraction of conv + linear weights that are zero or removed, relative to the dense
     model (structured: relative to the model as it was before this call, when no dense reference
     is known).
+    kept: structured — per prunable conv (module name), the indices of the filters kept, into the
+    model as it was just before this call (sorted); what `replay_pruning` needs to cut another
+    model with the same architecture (weight rewinding, lottery-ticket init) identically.
+    Unstructured: None (the masks say it).
     """
 
     method: str
@@ -135,6 +139,7 @@ class PruneReport:
     widths: dict[str, int]
     config: str | None = None
     stage_ratios: list[float] | None = None
+    kept: dict[str, list[int]] | None = field(default=None, repr=False)
     masks: dict[str, torch.Tensor] | None = field(default=None, repr=False)
 
     @property
@@ -154,6 +159,8 @@ class PruneReport:
         for key in ("macs_before", "macs_after", "params_before", "params_after"):
             out[key] = float(out[key])
         out["widths"] = {k: int(v) for k, v in self.widths.items()}
+        if self.kept is not None:
+            out["kept"] = {k: [int(i) for i in v] for k, v in self.kept.items()}
         out["macs_removed"] = self.macs_removed
         out["params_removed"] = self.params_removed
         return out

@@ -36,6 +36,7 @@ from pruning.methods.layers import (
     prunable_convs,
 )
 from pruning.methods.report import PruneContext, PruneReport, PruneTarget
+from pruning.models.vgg_cifar import CONFIGS as VGG_WIDTHS
 
 CRITERIA = ("l1", "l2", "random", "taylor", "slimming")
 
@@ -57,6 +58,7 @@ def _config_keep(model: nn.Module, layers: list[PrunableConv], name: str) -> dic
         return {
             lay.name: keep_count(lay.channels, config.conv_ratio(lay.conv_id)) for lay in layers
         }
+    _check_unpruned(model, layers, config.name)
     keep = {}
     for layer, width in zip(layers, config.conv_widths(), strict=True):
         if width > layer.channels:
@@ -66,6 +68,20 @@ def _config_keep(model: nn.Module, layers: list[PrunableConv], name: str) -> dic
             )
         keep[layer.name] = width
     return keep
+
+
+def _check_unpruned(model: nn.Module, layers: list[PrunableConv], config: str) -> None:
+    """Absolute widths cannot be applied per round: refuse a model already narrower than built."""
+    built = built_conv_widths(model)
+    if built is None or len(built) != len(layers):
+        return
+    for layer, width in zip(layers, built, strict=True):
+        if layer.channels < width:
+            raise ValueError(
+                f"config {config!r} lists absolute widths and applies once, to the unpruned "
+                f"model; {layer.name} already has {layer.channels} of its {width} filters: "
+                "prune later rounds by ratio, stage_ratios or a ratio config"
+            )
 
 
 def keep_counts(
@@ -86,6 +102,20 @@ def keep_counts(
         }
     assert target.ratio is not None
     return {lay.name: keep_count(lay.channels, target.ratio) for lay in layers}
+
+
+def built_conv_widths(model: nn.Module) -> list[int] | None:
+    """A CIFAR VGG's conv widths as built (its build widths, else the depth's standard list),
+    before any pruning; None for other families."""
+    if family(model) != "vgg":
+        return None
+    kwargs = getattr(model, "build_kwargs", None) or {}
+    widths = kwargs.get("widths")
+    if widths is None:
+        name = model_name(model) or ""
+        depth = int(name[3:]) if name[3:].isdigit() else None
+        widths = VGG_WIDTHS.get(depth) if depth is not None else None
+    return None if widths is None else [int(w) for w in widths if w != "M"]
 
 
 def _norm_scores(layers: list[PrunableConv], p: int) -> dict[str, torch.Tensor]:
@@ -236,6 +266,7 @@ def prune_structured(
         widths=conv_widths(model),
         config=resolve_config(target.config, model_name(model)).name if target.config else None,
         stage_ratios=list(target.stage_ratios) if target.stage_ratios else None,
+        kept={lay.name: keep[lay.name].tolist() for lay in layers},
     )
 
 
