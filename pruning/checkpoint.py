@@ -55,16 +55,16 @@ def plain_state_dict(model: nn.Module) -> tuple[dict[str, Tensor], dict[str, Ten
     return state, masks
 
 
-def _check_loadable(value: Any, where: str) -> None:
+def check_loadable(value: Any, where: str) -> None:
     """Raise unless `value` survives `torch.load(weights_only=True)`."""
     if isinstance(value, Mapping):
         for k, v in value.items():
             if not isinstance(k, str | int):
                 raise ValueError(f"{where}: key {k!r} must be a str or int")
-            _check_loadable(v, f"{where}[{k!r}]")
+            check_loadable(v, f"{where}[{k!r}]")
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
-            _check_loadable(v, f"{where}[{i}]")
+            check_loadable(v, f"{where}[{i}]")
     elif not isinstance(value, _PRIMITIVES):
         raise ValueError(
             f"{where}: {type(value).__name__} cannot be loaded with weights_only=True; "
@@ -93,13 +93,18 @@ def save_checkpoint(
         "optimizer": None if optimizer is None else optimizer.state_dict(),
         "extra": dict(extra or {}),
     }
-    _check_loadable(payload["extra"], "extra")
-    _check_loadable(payload["arch"], "arch")
+    check_loadable(payload["extra"], "extra")
+    check_loadable(payload["arch"], "arch")
+    atomic_save(payload, path)
+
+
+def atomic_save(payload: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """torch.save to a temporary file renamed into place: a killed writer leaves the old file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save(payload, tmp)
+        torch.save(dict(payload), tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

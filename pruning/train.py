@@ -212,6 +212,11 @@ def train(
     it (resume). `callback(metrics)` runs after every epoch; returning True stops the run.
     A non-finite training loss sets result.diverged and, with stop_on_divergence, ends the run
     with the metrics of the epochs completed before it.
+
+    Weights at epoch k (after k epochs; rewinding, lottery-ticket init): the callback sees the
+    model right after epoch metrics.epoch, i.e. k = metrics.epoch + 1. Before the first step
+    train() only moves the model to the device and zeroes masked weights, so a snapshot taken
+    just before calling it is epoch 0. `pruning.snapshots.EpochSnapshots` does both.
     """
     device = torch.device(cfg.device)
     _check_run(bundle, schedule, cfg, start_epoch)
