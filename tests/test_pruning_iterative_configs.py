@@ -86,7 +86,7 @@ def test_width_list_config_refuses_a_second_round() -> None:
 
 
 def test_config_is_iterable() -> None:
-    """Ratio configs (A–D, I) iterate; VGG width lists do not; misfits raise like resolve_config."""
+    """Ratio configs (A–D, I) iterate, VGG width lists do not; misfits fail as resolve_config."""
     for model in ("resnet56", "resnet110"):
         assert configs_for(model)[-1] == f"{model}-I"
         assert all(config_is_iterable(name, model) for name in configs_for(model))

@@ -72,7 +72,7 @@ def test_scyc_silo_equals_silos_code_at_every_step(round_index: int) -> None:
 
 @pytest.mark.parametrize("round_index", [1, 2, 10])
 def test_scyc_silo_landmarks(round_index: int) -> None:
-    """Step 0, the last ramp step before epoch 25, epochs 24/25/31/32/49 and steps 19,998–20,001."""
+    """Step 0, the last ramp step before epoch 25, epochs 24/25/31/32/49, steps 19,998–20,001."""
     schedule, peak = scyc_silo(round_index), scyc_max_lr(round_index, 0.2)
     expected = silo_resnet20_round(round_index)
     assert schedule.max_lr == peak

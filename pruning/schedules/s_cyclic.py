@@ -9,10 +9,11 @@ this parameterisation is unverified (SCIENCE.md §2), so every piece, including 
 shape, is a param. With the lag, round 1 sees x = 0 and starts at `offset` exactly.
 
 Checked against SILO's `resnet_20_cifar_10.py`: `cal(x, beta=5, alpha=0.04, offset=0.03)` is
-`alpha*1/(1+(x/(1-x))**(-beta)) + offset` (the same S-curve), applied only `if _ite > delay`
-(delay = 1) with x = 1 − (1 − prune_percent/100)^(_ite − delay); rounds 0 (dense) and 1 keep the
-initial global max_lr = 0.03 (= offset; VGG-19: 0.04 = its offset), which is what lag = 1 gives
-round 1 here. shape="silo" runs SILO's in-round ramp-then-step instead of the 1-cycle.
+`alpha*1/(1+(x/(1-x))**(-beta)) + offset` (the same S-curve), applied only
+`if _ite > delay` (delay = 1) with x = 1 − (1 − prune_percent/100)^(_ite − delay); rounds 0
+(dense) and 1 keep the initial global max_lr = 0.03 (= offset; VGG-19: 0.04 = its offset),
+which is what lag = 1 gives round 1 here. shape="silo" runs SILO's in-round ramp-then-step
+instead of the 1-cycle.
 """
 
 from __future__ import annotations
