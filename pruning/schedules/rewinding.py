@@ -2,7 +2,9 @@
 
 lr(e) = original_lr(original_epochs − E + e). CIFAR: E=72 → 32 epochs at 0.01 then 40 at 0.001;
 E ≤ 40 → identical to FT. Weight rewinding (WR) uses the same LR schedule; rewinding the weights
-themselves is the caller's job (it needs the dense run's checkpoint at epoch original_epochs − E).
+themselves is the caller's job: the dense run's weights at epoch original_epochs − E
+(`pruning.snapshots.EpochSnapshots`), cut as the pruning cut the trained model
+(`pruning.methods.replay_pruning`).
 """
 
 from __future__ import annotations
