@@ -1,8 +1,18 @@
-"""Starting or joining Ray: embedded (loopback only) by default, a cluster with an address."""
+"""Starting or joining Ray: embedded (loopback only) by default, a cluster with an address.
+
+Three ways a driver gets its Ray:
+- ``--address``/``ray.address`` given: join that cluster (host:port of the GCS, ``auto``, or a
+  ``ray://host:port`` Ray Client address);
+- no address but ``RAY_ADDRESS`` set (always the case inside ``ray job submit``): join it;
+- neither: start an embedded Ray on 127.0.0.1 with local resources and no dashboard.
+
+A cluster is probed before ``ray.init``: Ray itself retries an unreachable GCS for minutes.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -19,6 +29,10 @@ LOOPBACK_ENV = {
     # warning about it would otherwise fill the console.
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
 }
+# Ray's job supervisor sets both for the entrypoint it runs (ray/dashboard/modules/job).
+RAY_ADDRESS_ENV = "RAY_ADDRESS"
+RAY_JOB_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+PROBE_TIMEOUT_S = 5.0
 
 
 def set_loopback_env() -> None:
@@ -34,16 +48,54 @@ def ray_temp_dir(workdir: str) -> str:
     return tempfile.mkdtemp(prefix="prunetune-ray-")
 
 
-def ensure_ray(address: str, workdir: str, *, num_cpus: int | None = None) -> None:
-    """ray.init on loopback (embedded) or join ``address``; idempotent within a process."""
+def in_ray_job() -> bool:
+    """True when this process is the entrypoint of a `ray job submit`."""
+    return bool(os.environ.get(RAY_JOB_ENV))
+
+
+def target_address(address: str | None) -> tuple[str, str]:
+    """(address, where it came from) that ``ensure_ray`` joins; ("", "") means embedded.
+
+    An explicit address wins over RAY_ADDRESS (as in ``ray.init``); the source names the field
+    an error message should point at."""
+    if address:
+        return address, "ray.address"
+    from_env = os.environ.get(RAY_ADDRESS_ENV, "").strip()
+    if from_env:
+        return from_env, RAY_ADDRESS_ENV
+    return "", ""
+
+
+def current_address() -> str:
+    """GCS address (host:port) of the Ray this process is connected to, "" if none: what a
+    study records, and what a second driver would pass as ``--address``."""
+    import ray
+
+    if not ray.is_initialized():
+        return ""
+    try:
+        return ray.get_runtime_context().gcs_address
+    except Exception:  # Ray Client sessions have no GCS address on the driver side
+        return ""
+
+
+def ensure_ray(address: str | None, workdir: str, *, num_cpus: int | None = None) -> None:
+    """ray.init on loopback (embedded) or join a cluster; idempotent within a process."""
     set_loopback_env()
     import ray
 
     if ray.is_initialized():
         return
+    target, source = target_address(address)
+    if target:
+        check_reachable(target, field=source)
     try:
-        if address:
-            ray.init(address=address, log_to_driver=False)
+        if target:
+            # Joining: resources belong to the cluster; Ray refuses num_cpus/num_gpus here.
+            if source == RAY_ADDRESS_ENV:
+                ray.init(log_to_driver=False)
+            else:
+                ray.init(address=target, log_to_driver=False)
         else:
             ray.init(
                 num_cpus=num_cpus or os.cpu_count() or 1,
@@ -55,5 +107,100 @@ def ensure_ray(address: str, workdir: str, *, num_cpus: int | None = None) -> No
     except (ConnectionError, RuntimeError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UsageError(
-            f"ray.address {address or '(local)'}: cannot start/join Ray ({first})"
+            f"{source or 'ray.address'} {target or '(local)'}: cannot start/join Ray ({first})"
         ) from None
+
+
+def check_reachable(address: str, *, field: str = "ray.address", timeout: float = 0) -> None:
+    """One-line UsageError within ~``timeout`` s unless a Ray cluster answers at ``address``.
+
+    host:port and ``auto`` get a gRPC call to the GCS (refused, silent and non-Ray ports all
+    fail fast); ``ray://`` gets a TCP connect to the Ray Client server."""
+    timeout = timeout or PROBE_TIMEOUT_S
+    if address.startswith(("http://", "https://")):
+        raise UsageError(
+            f"{field} {address}: cannot reach a Ray cluster (this is a dashboard/job-server URL;"
+            " give the GCS host:port, e.g. 127.0.0.1:6379, or submit with `ray job submit`)"
+        )
+    if address.startswith("ray://"):
+        host, port = _split(address.removeprefix("ray://"), field, address)
+        _tcp_probe(host, port, timeout, field, address)
+        return
+    gcs = _bootstrap(address, field)
+    host, port = _split(gcs, field, address)
+    _tcp_probe(host, port, timeout, field, address)
+    _gcs_probe(gcs, timeout, field, address)
+
+
+def _unreachable(field: str, address: str, reason: str) -> UsageError:
+    return UsageError(f"{field} {address}: cannot reach a Ray cluster ({reason})")
+
+
+def _bootstrap(address: str, field: str) -> str:
+    """The GCS host:port Ray would use for ``address`` ("auto" → the last `ray start`)."""
+    from ray._private.services import canonicalize_bootstrap_address
+
+    try:
+        resolved = canonicalize_bootstrap_address(address)
+    except (ConnectionError, ValueError) as err:
+        raise _unreachable(field, address, _first_line(err)) from None
+    if not resolved:
+        raise _unreachable(field, address, "no running Ray found")
+    return resolved
+
+
+def _split(hostport: str, field: str, address: str) -> tuple[str, int]:
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise _unreachable(field, address, "expected host:port")
+    return host.strip("[]"), int(port)
+
+
+def _tcp_probe(host: str, port: int, timeout: float, field: str, address: str) -> None:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except TimeoutError:
+        raise _unreachable(field, address, f"no answer within {timeout:g} s") from None
+    except OSError as err:  # refused, unknown host, no route
+        raise _unreachable(field, address, err.strerror or _first_line(err)) from None
+
+
+def _gcs_probe(gcs: str, timeout: float, field: str, address: str) -> None:
+    """GetClusterId with a deadline: an open port that is not a GCS fails here, not in a
+    ray.init that would retry it for minutes."""
+    import grpc
+    from ray._private.gcs_utils import create_gcs_channel
+    from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+
+    channel = create_gcs_channel(gcs)
+    try:
+        stub = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)
+        stub.GetClusterId(gcs_service_pb2.GetClusterIdRequest(), timeout=timeout)
+    except grpc.RpcError as err:
+        code = err.code()
+        # A GCS that wants a token still is a GCS: ray.init reports the auth problem itself.
+        if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            return
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            reason = f"no answer within {timeout:g} s"
+        elif code == grpc.StatusCode.UNIMPLEMENTED:
+            reason = "the port answers but is not a Ray GCS"
+        else:
+            reason = _grpc_reason(err.details() or str(code))
+        raise _unreachable(field, address, reason) from None
+    finally:
+        channel.close()
+
+
+def _grpc_reason(details: str) -> str:
+    # "failed to connect to all addresses; last error: UNKNOWN: ipv4:…: Connection refused"
+    last = details.rsplit(": ", 1)[-1].strip()
+    if "HTTP/2" in details or "Expected SETTINGS" in details:
+        return "the port answers but is not a Ray GCS"
+    return last or details
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__
