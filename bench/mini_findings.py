@@ -17,9 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from studies.compare import select_trials, tidy_trials
-from studies.launch import trials_frame
 from studies.records import load_record
+from studies.results.runs import select_trials, tidy_trials, trials_frame
 
 Pick = Callable[[pd.DataFrame], pd.DataFrame]
 

@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
+from types import TracebackType
+
 
 class UsageError(ValueError):
     """Bad input from the user: the message names the field/argument and the valid choices."""
 
 
-def parse_assignments(pairs: list[str], *, flag: str = "--set") -> dict[str, object]:
-    """Parse ``key=value`` pairs; values become bool/int/float where they look like one."""
-    out: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"{flag} {pair!r}: expected key=value")
-        out[key.strip()] = parse_scalar(raw.strip())
-    return out
-
-
-def parse_scalar(raw: str) -> object:
-    """'true' → True, '3' → 3, '0.1' → 0.1, '[1, 2]' → [1, 2], anything else stays a string."""
-    low = raw.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    if raw.startswith("[") and raw.endswith("]"):
-        inner = raw[1:-1].strip()
-        return [parse_scalar(x.strip()) for x in inner.split(",")] if inner else []
-    return raw
+class SpecError(UsageError):
+    """A study file or override is invalid; the message is one line naming the field."""
 
 
 class user_input:
@@ -47,7 +26,12 @@ class user_input:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
         if exc is not None and isinstance(exc, ValueError) and not isinstance(exc, UsageError):
             prefix = f"{self.where}: " if self.where else ""
             raise UsageError(f"{prefix}{exc}") from exc

@@ -7,26 +7,36 @@ Ray is started, then the MLflow parent run and the Optuna study are created, the
 from __future__ import annotations
 
 import logging
-import os
 import signal
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pandas as pd
+from ray import tune
 
 from studies import records
 from studies.errors import UsageError
+from studies.plan import Phase, plan
+from studies.plan.search import optuna_storage
 from studies.preflight import preflight
 from studies.ray_session import ensure_ray, set_loopback_env
 from studies.records import StudyRecord
+from studies.results.runs import trials_frame
+from studies.spec import StudySpec, spec_hash, validate
+from trainables.keys import RunStatus
+from trainables.study_run import (
+    end_study_run,
+    kill_unfinished_trial_runs,
+    open_study_run,
+    reopen_study_run,
+)
 
 log = logging.getLogger("prunetune")
 
 
-def run_study(spec: Any, *, dry_run: bool = False) -> pd.DataFrame:
+def run_study(spec: StudySpec, *, dry_run: bool = False) -> pd.DataFrame:
     """Run a resolved StudySpec to the end; returns one row per trial (role search/oracle/…)."""
-    from studies.spec import spec_hash
-
     set_loopback_env()
     preflight(spec)
     existing = _existing(spec)
@@ -41,27 +51,20 @@ def run_study(spec: Any, *, dry_run: bool = False) -> pd.DataFrame:
 
 def resume_study(name: str, workdir: str) -> pd.DataFrame:
     """Continue an interrupted study: finished trials are not re-run, Optuna keeps its trials."""
-
-    from studies.spec import StudySpec
-
     set_loopback_env()
     record = records.load_record(workdir, name)
-    if record.status == records.FINISHED:
+    if record.status == RunStatus.FINISHED:
         raise UsageError(f"study {name!r} already finished; `prunetune show {name}` shows it")
-    spec = StudySpec.model_validate(record.spec)
+    spec = validate(record.spec, f"study {name!r}")
     ensure_ray(spec.ray.address, spec.storage.workdir)
-    from trainables.tracking import reopen_study_run
-
     reopen_study_run(record.tracking_uri, record.parent_run_id)
-    record.status = records.RUNNING
+    record.status = RunStatus.RUNNING
     record.save()
     return _run_phases(spec, record)
 
 
-def _existing(spec: Any) -> pd.DataFrame | None:
+def _existing(spec: StudySpec) -> pd.DataFrame | None:
     """A study of the same name: same spec and finished → its results; else a clear error."""
-    from studies.spec import spec_hash
-
     path = records.record_path(spec.storage.workdir, spec.name)
     if not path.exists():
         return None
@@ -71,18 +74,16 @@ def _existing(spec: Any) -> pd.DataFrame | None:
             f"name: study {spec.name!r} already exists in {spec.storage.workdir} with another "
             f"spec; choose a new name (--set name=...) or another --workdir"
         )
-    if record.status != records.FINISHED:
+    if record.status != RunStatus.FINISHED:
         raise UsageError(
-            f"name: study {spec.name!r} exists and is {record.status}; "
+            f"name: study {spec.name!r} exists and is {record.status_text}; "
             f"continue it with `prunetune resume {spec.name}`"
         )
     log.warning("study %r already finished with this spec; showing its results", spec.name)
     return trials_frame(record)
 
 
-def _open_study(spec: Any, digest: str) -> StudyRecord:
-    from trainables.tracking import open_study_run
-
+def _open_study(spec: StudySpec, digest: str) -> StudyRecord:
     workdir = spec.storage.workdir
     study_run = open_study_run(
         spec.tracking.uri,
@@ -106,14 +107,9 @@ def _open_study(spec: Any, digest: str) -> StudyRecord:
     return record
 
 
-def _run_phases(spec: Any, record: StudyRecord) -> pd.DataFrame:
+def _run_phases(spec: StudySpec, record: StudyRecord) -> pd.DataFrame:
     """Run the study's phases in order, skipping finished ones and restoring an interrupted
     one from its Tune experiment state."""
-    from ray import tune
-
-    from studies.phases import plan
-    from trainables.tracking import end_study_run, kill_unfinished_trial_runs
-
     for phase in plan(spec, record):
         if phase.name in record.phases_done:
             continue
@@ -131,21 +127,21 @@ def _run_phases(spec: Any, record: StudyRecord) -> pd.DataFrame:
                 record.tracking_uri, record.experiment_id, record.parent_run_id
             )
         if interrupted:
-            record.status = records.INTERRUPTED
+            record.status = RunStatus.KILLED
             record.save()
-            end_study_run(record.tracking_uri, record.parent_run_id, "KILLED")
+            end_study_run(record.tracking_uri, record.parent_run_id, RunStatus.KILLED)
             raise StudyInterrupted(record.name)
         if phase.after is not None:
             phase.after()
         record.phases_done.append(phase.name)
         record.save()
-    record.status = records.FINISHED
+    record.status = RunStatus.FINISHED
     record.save()
-    end_study_run(record.tracking_uri, record.parent_run_id, "FINISHED")
+    end_study_run(record.tracking_uri, record.parent_run_id, RunStatus.FINISHED)
     return trials_frame(record)
 
 
-def _fit(tuner: Any) -> bool:
+def _fit(tuner: tune.Tuner) -> bool:
     """tuner.fit(); True if the driver got SIGINT. Tune handles the first SIGINT itself (stops,
     saves state, returns normally) and then puts back the handler it found: finding our sentinel
     back in place is how we know. Tune leaves its own handler installed after a normal end."""
@@ -163,14 +159,10 @@ def _fit(tuner: Any) -> bool:
         signal.signal(signal.SIGINT, previous)
 
 
-def _optuna_unfinished(record: StudyRecord, phase: Any) -> bool:
+def _optuna_unfinished(record: StudyRecord, phase: Phase) -> bool:
     """A second opinion for Optuna phases: a RUNNING trial or fewer ended than asked for."""
     if phase.optuna_study is None:
         return False
-    import optuna
-
-    from studies.searchers import optuna_storage
-
     study = optuna.load_study(
         study_name=phase.optuna_study, storage=optuna_storage(record.optuna_storage)
     )
@@ -182,18 +174,3 @@ def _optuna_unfinished(record: StudyRecord, phase: Any) -> bool:
 class StudyInterrupted(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(f"study {name!r} interrupted; continue it with `prunetune resume {name}`")
-
-
-def trials_frame(record: StudyRecord) -> pd.DataFrame:
-    """One row per trial run of the study from MLflow (params, summary metrics, tags)."""
-    from trainables.tracking import runs_dataframe
-
-    frame = runs_dataframe(record.tracking_uri, record.experiment_id, record.parent_run_id)
-    if frame.empty:
-        return frame
-    role = frame.get("tags.role")
-    return frame[role != "pretrain"].reset_index(drop=True) if role is not None else frame
-
-
-def default_workdir() -> str:
-    return os.environ.get("PRUNETUNE_WORKDIR", "./prunetune-runs")

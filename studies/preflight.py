@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
+import sqlalchemy
+
+from pruning.data.info import check_available
+from studies import storage
 from studies.errors import UsageError, user_input
+from studies.spec import StudySpec
+from trainables.tracking_check import check_tracking_reachable
 
 
-def preflight(spec: Any) -> None:
+def preflight(spec: StudySpec) -> None:
     """Data present, workdir and storages writable, tracking store reachable. Creates nothing."""
-    from pruning.data.info import check_available
-
     data = spec.dataset
     with user_input():
         check_available(data.name, data.root or None, download=data.download)
@@ -21,8 +24,6 @@ def preflight(spec: Any) -> None:
     if "://" not in spec.storage.ray:
         _check_writable("storage.ray", spec.storage.ray)
     _check_db_url("storage.optuna", spec.storage.optuna)
-    from trainables.tracking import check_tracking_reachable
-
     with user_input("tracking.uri"):
         check_tracking_reachable(spec.tracking.uri)
 
@@ -40,22 +41,16 @@ def _check_writable(field: str, path: str) -> None:
 
 
 def _check_db_url(field: str, url: str) -> None:
-    if url.startswith("sqlite:///"):
-        _check_writable(field, str(Path(url.removeprefix("sqlite:///")).parent))
-    elif url.startswith("journal:"):
-        _check_writable(field, str(Path(url.removeprefix("journal:")).parent))
-    elif url.startswith(("postgresql://", "postgresql+psycopg2://", "mysql://")):
+    path = storage.local_path(url)
+    if path is not None:
+        _check_writable(field, str(path.parent))
+    elif storage.is_postgres(url):
         _check_sql_connect(field, url)
     else:
-        raise UsageError(
-            f"{field}: unsupported storage {url!r}; valid: sqlite:///PATH, postgresql://…, "
-            "journal:PATH"
-        )
+        raise UsageError(f"{field}: unsupported storage {url!r}; valid: {storage.OPTUNA_FORMS}")
 
 
 def _check_sql_connect(field: str, url: str) -> None:
-    import sqlalchemy
-
     try:
         engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 5})
         with engine.connect():

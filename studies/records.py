@@ -1,7 +1,8 @@
 """The study registry on disk: one JSON record per study under ``<workdir>/studies/``.
 
 It holds what ``resume``, ``ls``, ``show`` and ``compare`` need to find a study again: the
-resolved spec, the MLflow experiment and parent run, the Optuna and Ray storages, the status.
+resolved spec, the MLflow experiment and parent run, the Optuna and Ray storages, the status
+(MLflow's run statuses: a study's record and its parent run say the same).
 """
 
 from __future__ import annotations
@@ -14,8 +15,22 @@ from pathlib import Path
 from typing import Any
 
 from studies.errors import UsageError
+from trainables.keys import RunStatus
 
-RUNNING, FINISHED, INTERRUPTED, FAILED = "running", "finished", "interrupted", "failed"
+# Records written before the statuses were MLflow's (lowercase, "interrupted").
+_LEGACY_STATUS = {
+    "running": RunStatus.RUNNING,
+    "finished": RunStatus.FINISHED,
+    "interrupted": RunStatus.KILLED,
+    "failed": RunStatus.FAILED,
+}
+# What `ls` and `show` print: KILLED means the study was interrupted and can be resumed.
+_STATUS_TEXT = {
+    RunStatus.RUNNING: "running",
+    RunStatus.FINISHED: "finished",
+    RunStatus.KILLED: "interrupted",
+    RunStatus.FAILED: "failed",
+}
 
 
 @dataclass
@@ -29,10 +44,17 @@ class StudyRecord:
     parent_run_id: str
     optuna_storage: str
     ray_storage: str
-    status: str = RUNNING
+    status: RunStatus = RunStatus.RUNNING
     phases_done: list[str] = field(default_factory=list)  # search / baselines / oracle-rK
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        self.status = RunStatus(_LEGACY_STATUS.get(self.status, self.status))
+
+    @property
+    def status_text(self) -> str:
+        return _STATUS_TEXT[self.status]
 
     @property
     def ray_path(self) -> str:

@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from studies.compare import compare, welch_p
-from studies.compare_cmd import add_commands, run_compare
+from studies.cli.compare import add_commands
 from studies.errors import UsageError
 from studies.records import StudyRecord
-from studies.report import display_table, markdown_table, write_report
+from studies.results.compare import compare, welch_p
+from studies.results.markdown import display_table, markdown_table
+from studies.results.report import run_compare, write_report
 
 SPEC = {
     "model": {"name": "smallcnn"},

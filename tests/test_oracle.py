@@ -9,8 +9,9 @@ import math
 import pandas as pd
 import pytest
 
-from studies.oracle import grid_size, oracle_grid, select_winners
+from studies.results.runs import select_oracle_winners as select_winners
 from studies.spec import validate
+from studies.spec.derived import grid_points, oracle_grid, oracle_values
 
 BASE = {
     "name": "toy-oracle",
@@ -57,9 +58,9 @@ def _toy_round(k: int, grid: list[float], seeds: list[int], start: str) -> pd.Da
 
 
 def test_default_grid_is_eight_log_spaced_values():
-    """oracle.values(): 8 values, log-spaced from 0.005 to 0.5 (SCIENCE.md §4)."""
+    """oracle_values(): 8 values, log-spaced from 0.005 to 0.5 (SCIENCE.md §4)."""
     spec = validate(BASE)
-    values = spec.oracle.values()
+    values = oracle_values(spec.oracle)
     assert len(values) == 8 and values[0] == 0.005 and values[-1] == 0.5
     ratios = [b / a for a, b in itertools.pairwise(values)]
     assert max(ratios) == pytest.approx(min(ratios), rel=1e-4)
@@ -70,14 +71,14 @@ def test_grid_dimensions_and_size():
     spec = validate(BASE)
     grid = oracle_grid(spec)
     assert set(grid) == {"max_lr", "seed"} and grid["seed"] == [0, 1]
-    assert grid_size(grid) == 16
+    assert grid_points(grid) == 16
 
 
 def test_greedy_oracle_finds_the_known_max_lr_each_round():
     """Round by round, the winner is the known best max LR, chosen on validation (not test),
     and round k+1 starts from round k's winner of the same seed."""
     spec = validate({**BASE, "oracle": {"grid": [0.005, 0.01, 0.05, 0.2, 0.5]}})
-    grid = spec.oracle.values()
+    grid = oracle_values(spec.oracle)
     start = {0: "dense", 1: "dense"}
     for k in (1, 2, 3):
         runs = _toy_round(k, grid, [0, 1], start="")
@@ -85,9 +86,9 @@ def test_greedy_oracle_finds_the_known_max_lr_each_round():
         assert len(winners) == 2  # one per seed
         assert set(winners["max_lr"]) == {BEST[k]}
         for _, w in winners.iterrows():
-            seed = int(w["tags.seed"])
+            seed = int(w["seed"])
             assert w["group"] == f"magnitude|0.5|2|{seed}"
-            start[seed] = w["tags.final_checkpoint"]
+            start[seed] = w["final_checkpoint"]
         assert start[0] == f"/ckpt/{k}/0/{BEST[k]}.pt"
 
 

@@ -9,15 +9,11 @@ import pickle
 import optuna
 import pytest
 
-from studies.space import (
-    define_space,
-    grid,
-    grid_size,
-    is_conditional,
-    make_sampler,
-    objective_metrics,
-)
+from studies.plan.search import define_space, make_sampler, objective_metrics
 from studies.spec import StudySpec, validate
+from studies.spec.derived import is_conditional
+from studies.spec.derived import search_grid as grid
+from studies.spec.derived import search_grid_size as grid_size
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")

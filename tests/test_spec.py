@@ -9,8 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from studies.errors import UsageError, parse_assignments
-from studies.spec import SpecError, StudySpec, list_presets, load_spec, spec_hash, validate
+from studies.cli.args import parse_assignments
+from studies.errors import UsageError
+from studies.spec import (
+    SpecError,
+    StudySpec,
+    list_presets,
+    load_spec,
+    resolve,
+    spec_hash,
+    validate,
+)
 
 BASE = """\
 name = "unit"
@@ -276,18 +285,19 @@ def test_resolved_fills_defaults_with_absolute_paths(tmp_path, monkeypatch):
     """resolved(): workdir-based sqlite/ray defaults, absolute, arguments win; idempotent."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PRUNETUNE_WORKDIR", raising=False)
-    spec = load_spec("quickstart").resolved()
+    spec = resolve(load_spec("quickstart"))
     wd = tmp_path / "prunetune-runs"
     assert spec.storage.workdir == str(wd)
     assert spec.storage.optuna == f"sqlite:///{wd}/optuna.db"
     assert spec.storage.ray == str(wd / "ray")
     assert spec.tracking.uri == f"sqlite:///{wd}/mlflow.db"
     assert spec.tracking.experiment == "quickstart"
-    assert spec.resolved() == spec
-    other = load_spec("quickstart").resolved(
+    assert resolve(spec) == spec
+    other = resolve(
+        load_spec("quickstart"),
         workdir="elsewhere",
         tracking_uri="http://127.0.0.1:5000",
-        storage="sqlite:///rel/optuna.db",
+        storage_url="sqlite:///rel/optuna.db",
         address="127.0.0.1:6379",
     )
     assert other.storage.workdir == str(tmp_path / "elsewhere")
@@ -300,14 +310,14 @@ def test_resolved_rejects_bad_arguments():
     """A bad --tracking-uri / --storage / --address is the same one-line error."""
     spec = load_spec("quickstart")
     with pytest.raises(SpecError, match=r"tracking\.uri: unsupported tracking URI 'ftp://x'"):
-        spec.resolved(tracking_uri="ftp://x")
+        resolve(spec, tracking_uri="ftp://x")
     with pytest.raises(SpecError, match=r"storage\.optuna: unsupported storage"):
-        spec.resolved(storage="mongodb://127.0.0.1/x")
+        resolve(spec, storage_url="mongodb://127.0.0.1/x")
 
 
 def test_dump_round_trips():
     """The resolved spec, dumped to JSON (trial config, study record), validates back equal."""
-    spec = load_spec("quickstart").resolved(workdir="/tmp/prunetune-test")
+    spec = resolve(load_spec("quickstart"), workdir="/tmp/prunetune-test")
     assert StudySpec.model_validate(spec.model_dump(mode="json")) == spec
 
 
@@ -317,16 +327,17 @@ def test_spec_hash_is_stable_and_ignores_paths():
     b = load_spec("quickstart", {"search.concurrency": 1, "dataset.root": "/data"})
     h = spec_hash(a)
     assert len(h) == 16 and h == spec_hash(load_spec("quickstart")) == spec_hash(b)
-    assert spec_hash(a.resolved(workdir="/tmp/x", tracking_uri="http://127.0.0.1:1")) == h
-    assert spec_hash(a.resolved(workdir="/tmp/y", storage="journal:/tmp/j.log")) == h
+    assert spec_hash(resolve(a, workdir="/tmp/x", tracking_uri="http://127.0.0.1:1")) == h
+    assert spec_hash(resolve(a, workdir="/tmp/y", storage_url="journal:/tmp/j.log")) == h
     assert spec_hash(load_spec("quickstart", {"retrain.epochs": [4]})) != h
     assert spec_hash(load_spec("quickstart", {"search.seeds": [0, 1]})) != h
 
 
-def test_importing_spec_and_space_stays_cheap():
-    """`import studies.spec, studies.space` pulls in neither torch nor optuna nor ray."""
+def test_importing_spec_stays_cheap():
+    """`import studies.spec` (and the CLI's parser) pulls in neither torch, optuna, ray nor
+    mlflow: --help, presets and every spec error stay fast."""
     code = (
-        "import sys, studies.spec, studies.space; "
+        "import sys, studies.spec, studies.spec.derived, studies.cli; "
         "print(sorted(m for m in ('torch', 'optuna', 'ray', 'mlflow') if m in sys.modules))"
     )
     root = Path(__file__).resolve().parents[1]

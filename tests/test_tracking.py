@@ -1,4 +1,4 @@
-"""trainables.tracking against a sqlite:/// store and a real `mlflow server` on loopback."""
+"""trainables' MLflow tracking (runs, study_run, query) against a sqlite:/// store and a real `mlflow server` on loopback."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def store(request: pytest.FixtureRequest, sqlite_dir: Path) -> Store:
 
 @pytest.fixture
 def study(store: Store):
-    from trainables.tracking import open_study_run
+    from trainables.study_run import open_study_run
 
     run = open_study_run(
         store.uri, f"exp-{uuid.uuid4().hex[:8]}", "s", "h4sh", str(store.artifact_root)
@@ -77,7 +77,7 @@ def _epoch(step: int) -> dict[str, float]:
 
 
 def _open_trial(study: Any, name: str, run_id: str | None = None, params: Any = None):
-    from trainables.tracking import TrialRun
+    from trainables.runs import TrialRun
 
     return TrialRun.open(
         study.tracking_uri,
@@ -92,7 +92,7 @@ def _open_trial(study: Any, name: str, run_id: str | None = None, params: Any = 
 
 def test_nested_trials_params_and_epochs(store: Store, study: Any) -> None:
     """Three nested trial runs: parent tag, flattened params, one log_batch per epoch."""
-    from trainables.tracking import runs_dataframe
+    from trainables.query import runs_dataframe
 
     ids = []
     for i in range(3):
@@ -219,7 +219,7 @@ def test_artifacts_retrievable(
 
 def test_open_study_run_reuses_running_parent(store: Store) -> None:
     """A RUNNING parent of the same study and spec is reused; a finished one is not."""
-    from trainables.tracking import open_study_run
+    from trainables.study_run import open_study_run
 
     args = (store.uri, f"exp-{uuid.uuid4().hex[:8]}", "again", "abc", str(store.artifact_root))
     first = open_study_run(*args)
@@ -232,7 +232,11 @@ def test_open_study_run_reuses_running_parent(store: Store) -> None:
 
 def test_kill_unfinished_then_reopen(store: Store, study: Any) -> None:
     """Runs left RUNNING become KILLED; an ended study run can be reopened for a resume."""
-    from trainables.tracking import end_study_run, kill_unfinished_trial_runs, reopen_study_run
+    from trainables.study_run import (
+        end_study_run,
+        kill_unfinished_trial_runs,
+        reopen_study_run,
+    )
 
     with _open_trial(study, "done"):
         pass
@@ -254,7 +258,7 @@ def _closed_port() -> int:
 
 def test_check_unreachable_http_is_one_line() -> None:
     """A closed loopback port: one line naming the URI and how to fix it."""
-    from trainables.tracking import check_tracking_reachable
+    from trainables.tracking_check import check_tracking_reachable
 
     uri = f"http://127.0.0.1:{_closed_port()}"
     with pytest.raises(ValueError, match="not reachable") as info:
@@ -267,7 +271,7 @@ def test_check_unreachable_http_is_one_line() -> None:
 
 def test_check_unsupported_scheme_lists_valid() -> None:
     """An unknown scheme: one line listing the supported ones."""
-    from trainables.tracking import check_tracking_reachable
+    from trainables.tracking_check import check_tracking_reachable
 
     for uri in ("ftp://example/x", "mlruns", ""):
         with pytest.raises(ValueError, match="unsupported scheme") as info:
@@ -278,7 +282,7 @@ def test_check_unsupported_scheme_lists_valid() -> None:
 
 def test_check_sqlite_and_server(tmp_path: Path, mlflow_server: str) -> None:
     """A creatable sqlite path and a live server pass; a path below a file does not."""
-    from trainables.tracking import check_tracking_reachable
+    from trainables.tracking_check import check_tracking_reachable
 
     check_tracking_reachable(f"sqlite:///{tmp_path / 'not' / 'yet' / 'mlflow.db'}")
     check_tracking_reachable(mlflow_server)
@@ -291,7 +295,7 @@ def test_check_sqlite_and_server(tmp_path: Path, mlflow_server: str) -> None:
 
 def test_flatten() -> None:
     """Nested dicts become dotted keys; lists and empty dicts become JSON strings."""
-    from trainables.tracking import flatten
+    from trainables.runs import flatten
 
     nested = {"a": {"b": 1, "c": {"d": [0.5, "M"]}}, "e": {}, "f": None, "g": True}
     assert flatten(nested) == {
@@ -306,7 +310,7 @@ def test_flatten() -> None:
 
 def test_restarted_trial_without_checkpoint_keeps_its_run(store: Store, study: Any) -> None:
     """A trial restarted from scratch (no checkpoint) reattaches to its KILLED run by name."""
-    from trainables.tracking import kill_unfinished_trial_runs
+    from trainables.study_run import kill_unfinished_trial_runs
 
     first = _open_trial(study, "restarted-from-scratch")
     first.log_epoch(0, _epoch(0))

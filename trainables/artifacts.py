@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from pruning.checkpoint import save_checkpoint
 from pruning.data import DataBundle
 from pruning.schedules import Schedule
 from trainables.config import TrialConfig
-from trainables.tracking import TrialRun
+from trainables.runs import TrialRun
 
 
 def log_trial_artifacts(
@@ -41,26 +43,37 @@ def round_schedules(tc: TrialConfig, bundle: DataBundle) -> list[Schedule]:
     return [tc.schedule_for_round(bundle, k) for k in range(tc.first_round, tc.rounds + 1)]
 
 
-def lr_curve_figure(schedules: list[Schedule], title: str):
-    """The per-iteration LR of consecutive schedules (rounds) on one axis of epochs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+def lr_curve(schedules: list[Schedule], points_per_round: int = 400) -> tuple[list, list]:
+    """(epochs, LRs) of consecutive schedules (rounds) on one axis of epochs, at most
+    `points_per_round` points each (per-iteration schedules have thousands of steps)."""
     xs: list[float] = []
     ys: list[float] = []
     base = 0
     for schedule in schedules:
-        stride = max(1, schedule.total_steps // 400)  # ≤ 400 points a round keeps the PNG small
+        stride = max(1, schedule.total_steps // points_per_round)
         for step in range(0, schedule.total_steps, stride):
             xs.append(base + step / schedule.steps_per_epoch)
             ys.append(schedule.lr(step))
         base += schedule.epochs
-    ax.plot(xs, ys)
-    ax.set(xlabel="epoch", ylabel="learning rate", title=title)
+    return xs, ys
+
+
+def draw_lr_curve(ax: Axes, schedules: list[Schedule], **plot_kwargs: Any) -> None:
+    """Draw the LR of `schedules` (rounds in sequence) on `ax`, log LR axis: LRs span decades
+    (1-cycle from max/100 to max/1e4), which a linear axis flattens to zero."""
+    ax.plot(*lr_curve(schedules), **plot_kwargs)
+    ax.set(xlabel="epoch", ylabel="learning rate")
     ax.set_yscale("log")
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.3, which="both")
+
+
+def lr_curve_figure(schedules: list[Schedule], title: str) -> Figure:
+    """The LR curve of one trial as a figure of its own."""
+    # A bare Figure needs no pyplot and no global backend: trial actors are reused and
+    # headless, and pyplot would keep every figure alive until closed.
+    fig = Figure(figsize=(6, 3.2))
+    ax = fig.add_subplot()
+    draw_lr_curve(ax, schedules)
+    ax.set_title(title)
     fig.tight_layout()
     return fig

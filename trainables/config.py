@@ -6,16 +6,15 @@ science code understands, so that trial.py reads like the protocol it runs.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from pruning.data import DataBundle
 from pruning.schedules import Schedule, build_schedule
 from pruning.train import TrainConfig
+from trainables.keys import Role, Tag
 
-# Names the search space samples (studies/space.py); everything else comes from the spec.
+# Names the search space samples (studies/plan/search.py); everything else comes from the spec.
 SAMPLED_KEYS = ("schedule", "max_lr", "method", "ratio", "config", "epochs", "seed")
 
 
@@ -57,8 +56,8 @@ class TrialConfig:
         spec = config["spec"]
         pick = _picker(config, spec)
         ratio = pick("ratio", None)
-        rounds = int(spec["pruning"].get("rounds", 1))
-        if spec["pruning"].get("schedule") != "iterative":
+        rounds = int(spec["pruning"]["rounds"])
+        if spec["pruning"]["schedule"] != "iterative":
             rounds = 1
         oracle_round = config.get("oracle_round")
         start = None
@@ -74,7 +73,7 @@ class TrialConfig:
         return cls(
             study=StudyContext(**config["study"]),
             spec=spec,
-            role=config.get("role", "search"),
+            role=str(config.get("role", Role.SEARCH)),  # plain str: checkpoints hold it
             schedule=str(pick("schedule", None)),
             method=str(pick("method", None)),
             epochs=int(pick("epochs", None)),
@@ -99,21 +98,20 @@ class TrialConfig:
     def model(self) -> dict[str, Any]:
         return self.spec["model"]
 
-    def schedule_params(self) -> dict[str, Any]:
-        """Fixed params of the spec for this schedule, plus the sampled max LR."""
-        params = dict(self.spec["retrain"].get("schedule_params", {}).get(self.schedule, {}))
-        if self.max_lr is not None:
-            params["max_lr"] = self.max_lr
-        return params
+    @property
+    def include_fc(self) -> bool:
+        return bool(self.spec["pruning"]["include_fc"])
+
+    @property
+    def retrain_batch_size(self) -> int:
+        return int(self.spec["retrain"]["batch_size"])
 
     def schedule_for_round(self, bundle: DataBundle, round_index: int) -> Schedule:
         """The retraining schedule of one round; scyc takes its peak from the round index."""
-        params = self.schedule_params()
-        if self.schedule == "scyc":
-            params.setdefault("round_index", round_index)
-            params.setdefault("round_ratio", self.ratio or 0.0)
-        spe = bundle.steps_per_epoch(int(self.spec["retrain"].get("batch_size", 64)))
-        return build_schedule(self.schedule, epochs=self.epochs, steps_per_epoch=spe, **params)
+        spe = bundle.steps_per_epoch(self.retrain_batch_size)
+        return round_schedule(
+            self.spec, self.schedule, self.epochs, self.max_lr, self.ratio, round_index, spe
+        )
 
     def retrain_config(self, device: str) -> TrainConfig:
         return train_config(self.spec["retrain"], seed=self.seed, device=device)
@@ -138,15 +136,36 @@ class TrialConfig:
 
     def tags(self) -> dict[str, str]:
         return {
-            "schedule": self.schedule,
-            "method": self.method,
-            "ratio": "" if self.ratio is None else f"{self.ratio:g}",
-            "config": self.prune_config or "",
-            "seed": str(self.seed),
-            "role": self.role,
-            "round": str(self.first_round) if self.role == "oracle" else "",
-            "prunetune.study": self.study.name,
+            Tag.SCHEDULE: self.schedule,
+            Tag.METHOD: self.method,
+            Tag.RATIO: "" if self.ratio is None else f"{self.ratio:g}",
+            Tag.CONFIG: self.prune_config or "",
+            Tag.SEED: str(self.seed),
+            Tag.ROLE: self.role,
+            Tag.ROUND: str(self.first_round) if self.role == Role.ORACLE else "",
+            Tag.STUDY: self.study.name,
         }
+
+
+def round_schedule(
+    spec: dict[str, Any],
+    schedule: str,
+    epochs: int,
+    max_lr: float | None,
+    ratio: float | None,
+    round_index: int,
+    steps_per_epoch: int,
+) -> Schedule:
+    """How a trial builds the retraining schedule of round `round_index`: the spec's fixed
+    params for the schedule, the sampled max LR, and for scyc the round and per-round ratio
+    its peak follows."""
+    params = dict(spec["retrain"]["schedule_params"].get(schedule, {}))
+    if max_lr is not None:
+        params["max_lr"] = max_lr
+    if schedule == "scyc":
+        params.setdefault("round_index", round_index)
+        params.setdefault("round_ratio", ratio or 0.0)
+    return build_schedule(schedule, epochs=epochs, steps_per_epoch=steps_per_epoch, **params)
 
 
 def group_key(method: str, target: Any, epochs: int, seed: int) -> str:
@@ -156,39 +175,28 @@ def group_key(method: str, target: Any, epochs: int, seed: int) -> str:
 
 
 def train_config(section: dict[str, Any], *, seed: int, device: str) -> TrainConfig:
+    """The SGD settings of a spec's pretrain or retrain section (every field is present: the
+    spec the trial gets is a full dump of a validated StudySpec)."""
     return TrainConfig(
-        batch_size=int(section.get("batch_size", 64)),
-        momentum=float(section.get("momentum", 0.9)),
-        nesterov=bool(section.get("nesterov", False)),
-        weight_decay=float(section.get("weight_decay", 1e-4)),
-        label_smoothing=float(section.get("label_smoothing", 0.0)),
-        bn_l1=float(section.get("bn_l1", 0.0)),
+        batch_size=int(section["batch_size"]),
+        momentum=float(section["momentum"]),
+        nesterov=bool(section["nesterov"]),
+        weight_decay=float(section["weight_decay"]),
+        label_smoothing=float(section["label_smoothing"]),
+        bn_l1=float(section.get("bn_l1", 0.0)),  # only the pretrain section has it
         seed=seed,
         device=device,
     )
 
 
-def recipe_key(spec: dict[str, Any], seed: int) -> str:
-    """Identity of a dense model: the same key means the same pretrained weights."""
-    data = spec["dataset"]
-    recipe = {
-        "model": spec["model"],
-        "dataset": {k: data.get(k) for k in ("name", "val_fraction", "split_seed", "image_size")},
-        "pretrain": spec["pretrain"],
-        "seed": seed,
-    }
-    blob = json.dumps(recipe, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
 def _picker(config: dict[str, Any], spec: dict[str, Any]):
     """A sampled value if the searcher set it, else the spec's single value."""
     singles = {
-        "schedule": _single(spec["retrain"].get("schedules")),
-        "method": _single(spec["pruning"].get("methods")),
-        "epochs": _single(spec["retrain"].get("epochs")),
-        "seed": _single(spec["search"].get("seeds")),
-        "ratio": _single(spec["pruning"].get("ratio")),
+        "schedule": _single(spec["retrain"]["schedules"]),
+        "method": _single(spec["pruning"]["methods"]),
+        "epochs": _single(spec["retrain"]["epochs"]),
+        "seed": _single(spec["search"]["seeds"]),
+        "ratio": _single(spec["pruning"]["ratio"]),
     }
 
     def pick(key: str, default: Any) -> Any:

@@ -10,8 +10,9 @@ from typing import Any
 from pruning.data import DataBundle, load
 
 
-def load_bundle(dataset: dict[str, Any], *, device: str = "cpu") -> DataBundle:
-    del device  # batches move to the device per step; the bundle itself stays on the host
+def load_bundle(dataset: dict[str, Any]) -> DataBundle:
+    """The data set of a spec's dataset section; batches move to the device per step, so the
+    bundle itself stays on the host."""
     return _load(json.dumps(dataset, sort_keys=True))
 
 
@@ -19,10 +20,10 @@ def load_bundle(dataset: dict[str, Any], *, device: str = "cpu") -> DataBundle:
 def _load(key: str) -> DataBundle:
     d = json.loads(key)
     kwargs: dict[str, Any] = {
-        "split_seed": int(d.get("split_seed", 0)),
-        "val_fraction": float(d.get("val_fraction", 0.1)),
-        "download": bool(d.get("download", False)),
+        "split_seed": int(d["split_seed"]),
+        "val_fraction": float(d["val_fraction"]),
+        "download": bool(d["download"]),
     }
-    if d.get("image_size"):
+    if d["image_size"]:  # 0 = the data set's native size
         kwargs["image_size"] = int(d["image_size"])
-    return load(d["name"], d.get("root") or None, **kwargs)
+    return load(d["name"], d["root"] or None, **kwargs)

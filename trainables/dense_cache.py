@@ -21,10 +21,12 @@ import torch
 from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import DataBundle
 from pruning.models import build
-from pruning.schedules import build_schedule
+from pruning.schedules import Schedule, build_schedule
 from pruning.train import EpochMetrics, train
-from trainables.config import TrialConfig, recipe_key
-from trainables.tracking import TrialRun
+from trainables.config import TrialConfig
+from trainables.keys import Metric, Outcome, Role, Tag
+from trainables.recipe import pretrain_schedule_params, recipe_key
+from trainables.runs import TrialRun
 
 
 @contextmanager
@@ -53,13 +55,14 @@ def get_dense(
                 _pretrain(tc, bundle, device, path)
     saved = load_checkpoint(path)
     accs = {
-        k: float(saved.extra.get(k, float("nan"))) for k in ("dense_val_acc", "dense_test_acc")
+        k: float(saved.extra.get(k, float("nan")))
+        for k in (Metric.DENSE_VAL_ACC, Metric.DENSE_TEST_ACC)
     }
     return saved.model, accs
 
 
 def build_model(tc: TrialConfig, bundle: DataBundle) -> torch.nn.Module:
-    widths = tc.model.get("widths") or None
+    widths = tc.model["widths"] or None
     return build(
         tc.model["name"],
         num_classes=bundle.num_classes,
@@ -70,22 +73,15 @@ def build_model(tc: TrialConfig, bundle: DataBundle) -> torch.nn.Module:
     )
 
 
-def pretrain_schedule(tc: TrialConfig, steps_per_epoch: int):
+def pretrain_schedule(tc: TrialConfig, steps_per_epoch: int) -> Schedule:
+    """The dense recipe's schedule (also Scratch-E/B's, with their own epochs)."""
     recipe = tc.spec["pretrain"]
-    epochs = int(recipe["epochs"])
-    milestones = [round(f * epochs) for f in recipe.get("milestones", [0.5, 0.75])]
     return build_schedule(
-        recipe.get("schedule", "step"),
-        epochs=epochs,
+        recipe["schedule"],
+        epochs=int(recipe["epochs"]),
         steps_per_epoch=steps_per_epoch,
-        **_pretrain_schedule_params(recipe, milestones),
+        **pretrain_schedule_params(recipe),
     )
-
-
-def _pretrain_schedule_params(recipe: dict, milestones: list[int]) -> dict:
-    if recipe.get("schedule", "step") == "step":
-        return {"base_lr": float(recipe.get("lr", 0.1)), "milestones": milestones}
-    return {"max_lr": float(recipe.get("lr", 0.1))}
 
 
 def _pretrain(tc: TrialConfig, bundle: DataBundle, device: str, path: Path) -> None:
@@ -94,7 +90,13 @@ def _pretrain(tc: TrialConfig, bundle: DataBundle, device: str, path: Path) -> N
     cfg = tc.pretrain_config(device)
     schedule = pretrain_schedule(tc, bundle.steps_per_epoch(cfg.batch_size))
     started = time.time()
-    tags = {**tc.tags(), "role": "pretrain", "schedule": schedule.name, "method": "", "ratio": ""}
+    tags = {
+        **tc.tags(),
+        Tag.ROLE: Role.PRETRAIN,
+        Tag.SCHEDULE: schedule.name,
+        Tag.METHOD: "",
+        Tag.RATIO: "",
+    }
     with TrialRun.open(
         tc.study.tracking_uri,
         tc.study.experiment_id,
@@ -112,21 +114,21 @@ def _pretrain(tc: TrialConfig, bundle: DataBundle, device: str, path: Path) -> N
         final = result.final
         run.log_summary(
             {
-                "dense_val_acc": final.val_acc if final else float("nan"),
-                "dense_test_acc": final.test_acc if final else float("nan"),
-                "wall_time_s": time.time() - started,
+                Metric.DENSE_VAL_ACC: final.val_acc if final else float("nan"),
+                Metric.DENSE_TEST_ACC: final.test_acc if final else float("nan"),
+                Metric.WALL_TIME: time.time() - started,
             }
         )
-        run.set_tags({"status": "diverged" if result.diverged else "completed"})
+        run.set_tags({Tag.STATUS: Outcome.DIVERGED if result.diverged else Outcome.COMPLETED})
         if result.diverged:
             raise RuntimeError(
-                f"dense pretraining diverged (pretrain.lr={tc.spec['pretrain'].get('lr')})"
+                f"dense pretraining diverged (pretrain.lr={tc.spec['pretrain']['lr']})"
             )
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         extra = {
             "recipe": recipe_key(tc.spec, tc.seed),
-            "dense_val_acc": final.val_acc if final else float("nan"),
-            "dense_test_acc": final.test_acc if final else float("nan"),
+            Metric.DENSE_VAL_ACC: final.val_acc if final else float("nan"),
+            Metric.DENSE_TEST_ACC: final.test_acc if final else float("nan"),
         }
         save_checkpoint(tmp, model=model.cpu(), extra=extra)
         os.replace(tmp, path)
@@ -136,7 +138,7 @@ def _epoch_dict(m: EpochMetrics) -> dict[str, float]:
     return {
         "train_loss": m.train_loss,
         "train_acc": m.train_acc,
-        "val_acc": m.val_acc,
-        "test_acc": m.test_acc,
-        "lr": m.lr,
+        Metric.VAL_ACC: m.val_acc,
+        Metric.TEST_ACC: m.test_acc,
+        Metric.LR: m.lr,
     }

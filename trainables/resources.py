@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ray
 import torch
 from ray import tune
 
@@ -22,8 +23,6 @@ def node_label() -> str:
     """The Ray node the trial runs on, as '<node ip>/<node id prefix>' (MLflow tag ``node``): on
     a cluster it shows where each trial ran, and on one machine the nodes still differ by id."""
     try:
-        import ray
-
         ctx = ray.get_runtime_context()
         return f"{ray.util.get_node_ip_address()}/{ctx.get_node_id()[:12]}"
     except Exception:  # outside Ray (direct call in a test)

@@ -19,23 +19,20 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from torch import nn
+
 from pruning.budget import scratch_b_epochs
 from pruning.reinit import random_init
-from pruning.schedules import Schedule
 from trainables.artifacts import log_trial_artifacts
+from trainables.closeout import close_trial, tracked_outcome
 from trainables.config import TrialConfig
 from trainables.data_cache import load_bundle
 from trainables.dense_cache import pretrain_schedule
-from trainables.resources import node_label, trial_device_and_threads
-from trainables.tracking import TrialRun
-from trainables.trial import (
-    TrialState,
-    close_trial,
-    prune_round,
-    start_or_resume,
-    train_and_report,
-    trial_name,
-)
+from trainables.keys import Role, Tag
+from trainables.resources import trial_device_and_threads
+from trainables.round_run import Masks, RoundRun
+from trainables.runs import TrialRun
+from trainables.trial import start_or_resume, trial_name
 
 BASELINES = ("scratch-e", "scratch-b")
 # Fresh weights must not be the dense model's own initial draw (torch.manual_seed(seed)): with
@@ -50,16 +47,16 @@ def scratch_train(config: dict[str, Any]) -> None:
         raise ValueError(f"baseline: unknown {baseline!r}; valid: {', '.join(BASELINES)}")
     pretrain = config["spec"]["pretrain"]
     # The recipe fixes schedule and budget: nothing sampled for retraining applies here.
-    config = {**config, "schedule": pretrain.get("schedule", "step"), "max_lr": None}
-    config.update(epochs=int(pretrain["epochs"]), role="baseline")
+    config = {**config, "schedule": pretrain["schedule"], "max_lr": None}
+    config.update(epochs=int(pretrain["epochs"]), role=Role.BASELINE)
     tc = TrialConfig.from_tune(config)
     device = trial_device_and_threads()
-    bundle = load_bundle(tc.dataset, device=device)
-    deferred = _DeferredRun()
+    bundle = load_bundle(tc.dataset)
     model, masks, opt_state, state = start_or_resume(tc, bundle, device)
+    deferred = _DeferredRun()
     if not state.reports:  # a fresh start: ``model`` is the dense model
-        model, masks = _pruned_from_scratch(tc, bundle, device, model, state, deferred)
-    first, last = state.reports[0], state.reports[-1]
+        model, masks = _pruned_from_scratch(RoundRun(tc, bundle, device, deferred, state), model)
+    first, last = state.reports[0], state.last_report
     epochs = tc.epochs
     if baseline == "scratch-b":
         epochs = scratch_b_epochs(tc.epochs, first["macs_before"], last["macs_after"])
@@ -73,13 +70,12 @@ def scratch_train(config: dict[str, Any]) -> None:
         tc.study.experiment_id,
         tc.study.parent_run_id,
         trial_name(),
-        tags={**tc.tags(), "baseline": baseline},
+        tags={**tc.tags(), Tag.BASELINE: baseline},
         params=params,
         run_id=state.run_id,
     )
     state.run_id = run.run_id
     with run:
-        run.set_tags({"status": "running", "node": node_label()})
         deferred.replay(run)
         # Network slimming's BN-γ penalty served the dense model's channel selection; the pruned
         # architecture is trained with the plain recipe, as in the Rethinking code.
@@ -87,23 +83,23 @@ def scratch_train(config: dict[str, Any]) -> None:
         schedule = pretrain_schedule(
             _with_recipe_epochs(tc), bundle.steps_per_epoch(cfg.batch_size)
         )
-        try:
+        with tracked_outcome(run, state):
             if state.epoch < epochs and not state.diverged:
-                _train_scratch(tc, bundle, cfg, model, masks, opt_state, schedule, state, run)
-        except SystemExit:  # Tune stops a trial (end of study) by raising SystemExit
-            run.set_tags({"status": "stopped", "epochs_reached": str(state.epochs_reached)})
-            raise
-        _finish(tc, model, masks, schedule, state, run)
+                rr = RoundRun(tc, bundle, device, run, state)
+                rr.train_and_report(cfg, model, masks, opt_state, schedule, offset=0)
+        title = f"{schedule.name} (from scratch)"
+        log_trial_artifacts(run, tc, model, masks, state.reports, [schedule], title)
+        close_trial(run, state)
 
 
-def _pruned_from_scratch(tc, bundle, device, dense, state: TrialState, log):
+def _pruned_from_scratch(rr: RoundRun, dense: nn.Module) -> tuple[nn.Module, Masks]:
     """Prune the dense model as prune_retrain does, then redraw every weight at random."""
     model, masks = dense, None
-    for round_index in range(1, tc.rounds + 1):
-        state.round = round_index
-        model, masks = prune_round(tc, bundle, device, model, masks, state, log)
-    state.pruned_this_round = True
-    return random_init(model, INIT_SEED_BASE * (tc.seed + 1)).to(device), masks
+    for round_index in range(1, rr.tc.rounds + 1):
+        rr.state.round = round_index
+        model, masks = rr.prune(model, masks)
+    rr.state.pruned_this_round = True
+    return random_init(model, INIT_SEED_BASE * (rr.tc.seed + 1)).to(rr.device), masks
 
 
 class _DeferredRun:
@@ -130,14 +126,4 @@ def _with_recipe_epochs(tc: TrialConfig) -> TrialConfig:
     return dataclasses.replace(tc, spec=spec)
 
 
-def _train_scratch(tc, bundle, cfg, model, masks, opt_state, schedule, state, run) -> None:
-    train_and_report(tc, bundle, cfg, model, masks, opt_state, schedule, state, run, offset=0)
-
-
-def _finish(tc, model, masks, schedule: Schedule, state: TrialState, run: TrialRun) -> None:
-    title = f"{schedule.name} (from scratch)"
-    log_trial_artifacts(run, tc, model, masks, state.reports, [schedule], title)
-    close_trial(run, state)
-
-
-__all__ = ["BASELINES", "INIT_SEED_BASE", "random_init", "scratch_train"]
+__all__ = ["BASELINES", "INIT_SEED_BASE", "scratch_train"]

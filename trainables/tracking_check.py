@@ -8,6 +8,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import sqlalchemy
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
 SUPPORTED = "http://HOST:PORT, https://HOST, sqlite:///PATH, postgresql://USER@HOST/DB"
 
 
@@ -51,8 +55,6 @@ def _check_http(uri: str, timeout: float) -> None:
 
 
 def _check_sqlite(uri: str) -> None:
-    from sqlalchemy.engine import make_url
-
     database = make_url(uri).database
     if not database or database == ":memory:":
         raise ValueError(f"tracking URI {uri}: needs a database file; valid: sqlite:///PATH")
@@ -72,10 +74,7 @@ def _check_sqlite(uri: str) -> None:
 
 
 def _check_postgresql(uri: str, timeout: float) -> None:
-    import sqlalchemy
-    from sqlalchemy.pool import NullPool
-
-    safe = sqlalchemy.engine.make_url(uri).render_as_string(hide_password=True)
+    safe = make_url(uri).render_as_string(hide_password=True)
     try:
         engine = sqlalchemy.create_engine(
             uri, poolclass=NullPool, connect_args={"connect_timeout": max(1, int(timeout))}

@@ -60,7 +60,8 @@ def listening_ports_outside_loopback() -> list[str]:
     bad = []
     for line in out.splitlines():
         local = line.split()[3]
-        host = local.rsplit(":", 1)[0].strip("[]")
+        # gRPC servers (Ray's) listen on the IPv4-mapped IPv6 form of 127.0.0.1
+        host = local.rsplit(":", 1)[0].strip("[]").removeprefix("::ffff:")
         if host not in ("127.0.0.1", "::1", "localhost") and not host.startswith("127."):
             bad.append(local)
     return bad

@@ -52,7 +52,7 @@ def test_sigint_then_resume(write_study, tmp_path: Path) -> None:
     from studies.records import load_record
 
     record = load_record(str(workdir), "resumable")
-    assert record.status == "interrupted"
+    assert record.status == "KILLED" and record.status_text == "interrupted"
     client = MlflowClient(record.tracking_uri)
     assert client.get_run(record.parent_run_id).info.status == "KILLED"
     runs = client.search_runs([record.experiment_id])
@@ -72,7 +72,7 @@ def test_sigint_then_resume(write_study, tmp_path: Path) -> None:
         timeout=600,
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    assert load_record(str(workdir), "resumable").status == "finished"
+    assert load_record(str(workdir), "resumable").status == "FINISHED"
     assert client.get_run(record.parent_run_id).info.status == "FINISHED"
 
     ostudy = optuna.load_study(study_name="resumable", storage=f"sqlite:///{db}")

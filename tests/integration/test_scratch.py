@@ -28,8 +28,8 @@ METRICS = ("train_loss", "train_acc", "val_acc", "test_acc", "lr")
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A tiny digits/smallcnn study with its MLflow parent run (sqlite, no server)."""
-    from studies.spec import load_spec, spec_hash
-    from trainables.tracking import open_study_run
+    from studies.spec import load_spec, resolve, spec_hash
+    from trainables.study_run import open_study_run
 
     tmp = tmp_path_factory.mktemp("scratch")
     values = {
@@ -41,7 +41,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     values |= {"epochs": 1, "sampler": "random", "trials": 1}
     path = tmp / "scratch.toml"
     path.write_text(textwrap.dedent(TINY_STUDY.format(**values)))
-    spec = load_spec(str(path)).resolved(workdir=str(tmp / "runs"))
+    spec = resolve(load_spec(str(path)), workdir=str(tmp / "runs"))
     workdir = Path(spec.storage.workdir)
     digest = spec_hash(spec)
     parent = open_study_run(

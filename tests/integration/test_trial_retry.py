@@ -16,7 +16,7 @@ METRICS = ("train_loss", "train_acc", "val_acc", "test_acc", "lr")
 def _tune_one(spec: Any, record: Any, name: str, extra: dict[str, Any]) -> None:
     from ray import tune
 
-    from studies.phases import resource_wrapped, study_context
+    from studies.plan.phase import study_context, trainable_factory
     from trainables.trial import prune_retrain
 
     config = {
@@ -32,7 +32,7 @@ def _tune_one(spec: Any, record: Any, name: str, extra: dict[str, Any]) -> None:
         **extra,
     }
     tuner = tune.Tuner(
-        resource_wrapped(spec, prune_retrain)(),
+        trainable_factory(spec, prune_retrain)(),
         param_space=config,
         tune_config=tune.TuneConfig(num_samples=1),
         run_config=tune.RunConfig(
@@ -67,9 +67,9 @@ def _histories(tracking_uri: str, parent_run_id: str) -> dict[str, dict[str, lis
 def test_retried_trial_equals_uninterrupted(ray_local: str, write_study, tmp_path: Path) -> None:
     """Crash after epoch 2's checkpoint, retry: same per-epoch metrics, no duplicate rows."""
     from studies.launch import _open_study
-    from studies.spec import load_spec, spec_hash
+    from studies.spec import load_spec, resolve, spec_hash
 
-    spec = load_spec(str(write_study(name="retry"))).resolved(workdir=str(tmp_path / "runs"))
+    spec = resolve(load_spec(str(write_study(name="retry"))), workdir=str(tmp_path / "runs"))
     record = _open_study(spec, spec_hash(spec))
     marker = tmp_path / "crashed.marker"
     _tune_one(spec, record, "clean", {})

@@ -1,15 +1,13 @@
-"""The study file (TOML) → a validated `StudySpec`.
+"""Loading a study: TOML file or preset → overrides (`--set`) → a validated `StudySpec`.
 
     spec = load_spec("quickstart", {"search.trials": 4})      # a preset or a path
-    spec = spec.resolved(workdir="/tmp/runs")                  # "" defaults → absolute paths
+    spec = resolve(spec, workdir="/tmp/runs")                  # "" defaults → absolute paths
 
-Every section is a pydantic model that forbids unknown fields. Any problem becomes ONE line,
-`<file>: <field.path>: <what is wrong>; valid: <choices>`, raised as `SpecError` (a UsageError,
-so the CLI exits 2). Names of models, data sets, methods and schedules are checked against the
-`pruning` registries, imported lazily so that `import studies.spec` stays cheap. Checks that
-need several fields (ratio vs configs, dims of model vs data set, schedule params against the
-real schedule classes, grid vs ranges, ...) live in studies/spec_checks.py, the field types
-in studies/spec_fields.py.
+`validate` is the one way in: pydantic checks every field (unknown fields are errors), then
+studies.spec.checks checks fields against each other and the `pruning` plug-ins, then the
+params other fields determine are filled in (LR rewinding replays the pretraining run). Any
+problem becomes ONE line, `<file>: <field.path>: <what is wrong>; valid: <choices>`, raised as
+`SpecError` (a UsageError, so the CLI exits 2).
 """
 
 from __future__ import annotations
@@ -23,226 +21,15 @@ import tomllib
 import typing
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, ValidationError
 
-from studies import spec_checks
-from studies.errors import UsageError
-from studies.spec_checks import schedules_with_max_lr
-from studies.spec_fields import (
-    DEFAULT_WORKDIR,
-    OBJECTIVES,
-    PT_ERROR,
-    SECTION_CONFIG,
-    Baselines,
-    Budgets,
-    Configs,
-    DatasetName,
-    Fraction,
-    MaxLrs,
-    Methods,
-    Milestones,
-    ModelName,
-    Momentum,
-    NonNegFloat,
-    NonNegInt,
-    Objective,
-    PosFloat,
-    PosInt,
-    Ratios,
-    RayAddress,
-    ScheduleName,
-    Schedules,
-    Seeds,
-    StorageUrl,
-    StudyName,
-    TrackingUri,
-    Widths,
-    Workdir,
-    registry_names,
-)
-
-
-class SpecError(UsageError):
-    """A study file or override is invalid; the message is one line naming the field."""
-
-
-# --- sections ------------------------------------------------------------------------------------
-
-
-class Section(BaseModel):
-    model_config = SECTION_CONFIG
-
-
-class ModelSection(Section):
-    name: ModelName
-    widths: Widths = []
-
-
-class DatasetSection(Section):
-    name: DatasetName
-    root: str = ""
-    val_fraction: Fraction = 0.1
-    split_seed: NonNegInt = 0
-    download: bool = False
-    image_size: NonNegInt = 0
-
-
-class Recipe(Section):
-    """SGD settings shared by pretraining and retraining (SCIENCE.md §1 defaults)."""
-
-    batch_size: PosInt = 64
-    momentum: Momentum = 0.9
-    weight_decay: NonNegFloat = 1e-4
-    nesterov: bool = False
-    label_smoothing: Fraction = 0.0
-
-
-class PretrainSection(Recipe):
-    epochs: PosInt = 160
-    schedule: ScheduleName = "step"
-    lr: PosFloat = 0.1
-    milestones: Milestones = [0.5, 0.75]
-    bn_l1: NonNegFloat = 0.0
-
-
-class PruningSection(Section):
-    methods: Methods = ["l1"]
-    ratio: Ratios | None = None
-    configs: Configs = []
-    schedule: Literal["one-shot", "iterative"] = "one-shot"
-    rounds: PosInt = 1
-    include_fc: bool = False
-
-
-class RetrainSection(Recipe):
-    schedules: Schedules = ["ft", "lrw", "slr", "clr"]
-    epochs: Budgets = [40]
-    max_lr: MaxLrs | None = None
-    schedule_params: dict[str, dict[str, Any]] = {}
-
-
-class SearchSection(Section):
-    sampler: Literal["tpe", "random", "grid"] = "tpe"
-    trials: NonNegInt = 20
-    concurrency: PosInt = 2
-    seeds: Seeds = [0]
-    objective: Objective = "val_acc"
-    scheduler: Literal["fifo", "asha"] = "fifo"
-    grace_period: PosInt = 1
-    max_failures: NonNegInt = 1
-    baselines: Baselines = []
-
-
-class OracleSection(Section):
-    """The S-Cyc oracle's grid over max LR (SCIENCE.md §4): `grid` if given, else `points`
-    log-spaced values from `low` to `high`; `schedule` is the cycle whose peak it tunes."""
-
-    schedule: ScheduleName = "clr"
-    grid: list[PosFloat] = []
-    points: PosInt = 8
-    low: PosFloat = 0.005
-    high: PosFloat = 0.5
-
-    def values(self) -> list[float]:
-        if self.grid:
-            return sorted(self.grid)
-        if self.points == 1:
-            return [self.low]
-        ratio = (self.high / self.low) ** (1.0 / (self.points - 1))
-        return [float(f"{self.low * ratio**i:.6g}") for i in range(self.points)]
-
-
-class ResourcesSection(Section):
-    cpu: PosFloat = 1.0
-    gpu: NonNegFloat = 0.0
-
-
-class TrackingSection(Section):
-    uri: TrackingUri = ""
-    experiment: str = ""
-
-
-class StorageSection(Section):
-    workdir: Workdir = DEFAULT_WORKDIR
-    optuna: StorageUrl = ""
-    ray: str = ""
-
-
-class RaySection(Section):
-    address: RayAddress = ""
-
-
-class StudySpec(Section):
-    """A validated study file; see STUDY_INTERFACES.md for the meaning of every field."""
-
-    name: StudyName
-    kind: Literal["search", "oracle"] = "search"
-    description: str = ""
-    model: ModelSection
-    dataset: DatasetSection
-    pretrain: PretrainSection = PretrainSection()
-    pruning: PruningSection = PruningSection()
-    retrain: RetrainSection = RetrainSection()
-    search: SearchSection = SearchSection()
-    oracle: OracleSection = OracleSection()
-    resources: ResourcesSection = ResourcesSection()
-    tracking: TrackingSection = TrackingSection()
-    storage: StorageSection = StorageSection()
-    ray: RaySection = RaySection()
-
-    @model_validator(mode="after")
-    def _cross_field(self) -> StudySpec:
-        spec_checks.check(self)
-        return self
-
-    def resolved(
-        self,
-        workdir: str | None = None,
-        tracking_uri: str | None = None,
-        storage: str | None = None,
-        address: str | None = None,
-    ) -> StudySpec:
-        """A copy with every "" default filled in (absolute paths, so Ray workers whose CWD
-        differs from the driver's find the same files); arguments override the file."""
-        data = self.model_dump(mode="json")
-        wd = _workdir(workdir, self.storage.workdir)
-        store, track = data["storage"], data["tracking"]
-        store["workdir"] = str(wd)
-        store["optuna"] = _abs_url(storage or store["optuna"]) or f"sqlite:///{wd / 'optuna.db'}"
-        store["ray"] = _abs_path(store["ray"]) or str(wd / "ray")
-        track["uri"] = _abs_url(tracking_uri or track["uri"]) or f"sqlite:///{wd / 'mlflow.db'}"
-        track["experiment"] = track["experiment"] or self.name
-        if address is not None:
-            data["ray"]["address"] = address
-        return validate(data, f"study {self.name!r}")
-
-
-def _workdir(given: str | None, from_spec: str) -> Path:
-    env = os.environ.get("PRUNETUNE_WORKDIR")
-    chosen = given or (env if env and from_spec == DEFAULT_WORKDIR else from_spec)
-    return Path(chosen).expanduser().resolve()
-
-
-def _abs_path(path: str) -> str:
-    if not path or "://" in path:
-        return path
-    return str(Path(path).expanduser().resolve())
-
-
-def _abs_url(url: str) -> str:
-    # sqlite:///rel/x.db and journal:rel/x.log are relative to the CWD, which Ray workers lack.
-    for prefix in ("sqlite:///", "journal:"):
-        if url.startswith(prefix) and not url.startswith(prefix + "/"):
-            rest = url.removeprefix(prefix)
-            return prefix + (rest if rest == ":memory:" else _abs_path(rest))
-    return url
-
+from studies import storage
+from studies.errors import SpecError
+from studies.spec import checks, derived
+from studies.spec.fields import PT_ERROR, registry_names
+from studies.spec.model import StudySpec
 
 # --- loading ---------------------------------------------------------------------------------
 
@@ -261,11 +48,50 @@ def load_spec(source: str, overrides: dict[str, object] | None = None) -> StudyS
 
 
 def validate(raw: dict[str, Any], label: str = "study") -> StudySpec:
-    """`StudySpec.model_validate` with errors turned into one-line SpecErrors."""
+    """Field types, then cross-field checks, then derived params; one-line SpecErrors."""
     try:
-        return StudySpec.model_validate(raw)
+        spec = StudySpec.model_validate(raw)
     except ValidationError as err:
         raise SpecError(f"{label}: {format_error(err)}") from None
+    try:
+        checks.check(spec)
+    except checks.CheckError as err:
+        raise SpecError(f"{label}: {err}") from None
+    return _complete(spec)
+
+
+def _complete(spec: StudySpec) -> StudySpec:
+    """Fill in the params that other fields determine, so the spec a trial gets says them."""
+    if "lrw" not in spec.retrain.schedules:
+        return spec
+    params = dict(spec.retrain.schedule_params)
+    params["lrw"] = {**params.get("lrw", {}), **derived.lrw_params(spec)}
+    retrain = spec.retrain.model_copy(update={"schedule_params": params})
+    return spec.model_copy(update={"retrain": retrain})
+
+
+def resolve(
+    spec: StudySpec,
+    workdir: str | None = None,
+    tracking_uri: str | None = None,
+    storage_url: str | None = None,
+    address: str | None = None,
+) -> StudySpec:
+    """A copy with every "" default filled in (absolute paths, so Ray workers whose CWD
+    differs from the driver's find the same files); arguments override the file."""
+    data = spec.model_dump(mode="json")
+    wd = storage.choose_workdir(workdir, spec.storage.workdir)
+    store, track = data["storage"], data["tracking"]
+    store["workdir"] = str(wd)
+    optuna_url = storage.absolute_url(storage_url or store["optuna"])
+    store["optuna"] = optuna_url or storage.default_optuna_url(wd)
+    store["ray"] = storage.absolute_path(store["ray"]) or storage.default_ray_storage(wd)
+    tracking = storage.absolute_url(tracking_uri or track["uri"])
+    track["uri"] = tracking or storage.default_tracking_uri(wd)
+    track["experiment"] = track["experiment"] or spec.name
+    if address is not None:
+        data["ray"]["address"] = address
+    return validate(data, f"study {spec.name!r}")
 
 
 def _read_source(source: str) -> tuple[str, str]:
@@ -462,13 +288,4 @@ def spec_hash(spec: StudySpec) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-__all__ = [
-    "OBJECTIVES",
-    "SpecError",
-    "StudySpec",
-    "list_presets",
-    "load_spec",
-    "schedules_with_max_lr",
-    "spec_hash",
-    "validate",
-]
+__all__ = ["format_error", "list_presets", "load_spec", "resolve", "spec_hash", "validate"]

@@ -9,7 +9,9 @@ import math
 import sys
 from typing import Any
 
-from studies.errors import UsageError, parse_assignments, user_input
+from pruning.schedules import SCHEDULES, Schedule, build_schedule, scyc_max_lr
+from studies.cli.args import add_set_arg, parse_assignments
+from studies.errors import UsageError, user_input
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +24,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     sched.add_argument("--per-step", action="store_true", help="print step,lr for every iteration")
     sched.add_argument("--rounds", type=int, help="scyc only: print round,max_lr for R rounds")
     sched.add_argument("--round-ratio", type=float, help="scyc only: fraction pruned per round")
-    sched.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="schedule params")
+    add_set_arg(sched, "schedule params")
     sched.add_argument("--plot", metavar="FILE.png", help="also plot the per-step LR to a PNG")
     sched.set_defaults(handler=run_schedule)
 
@@ -41,13 +43,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def run_schedule(args: argparse.Namespace) -> int:
-    from pruning.schedules import SCHEDULES, build_schedule, scyc_max_lr
-
     params = parse_assignments(args.set)
     with user_input("schedule"):
         SCHEDULES.get(args.name)
     if args.rounds is not None or args.round_ratio is not None:
-        return _print_scyc_rounds(args, params, scyc_max_lr)
+        return _print_scyc_rounds(args, params)
     if args.epochs is None:
         raise UsageError(
             "schedule: --epochs is required (the retraining budget, a positive integer)"
@@ -72,7 +72,7 @@ def run_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_scyc_rounds(args: argparse.Namespace, params: dict[str, Any], scyc_max_lr) -> int:
+def _print_scyc_rounds(args: argparse.Namespace, params: dict[str, Any]) -> int:
     if args.name != "scyc":
         raise UsageError(f"schedule {args.name}: --rounds/--round-ratio apply only to scyc")
     if args.rounds is None or args.rounds <= 0:
@@ -93,30 +93,18 @@ def _print_scyc_rounds(args: argparse.Namespace, params: dict[str, Any], scyc_ma
     return 0
 
 
-def _plot_schedule(schedule, path: str) -> None:
-    import matplotlib
+def _plot_schedule(schedule: Schedule, path: str) -> None:
+    from trainables.artifacts import lr_curve_figure  # matplotlib + torch: only for --plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = range(schedule.total_steps)
-    epochs = [s / schedule.steps_per_epoch for s in steps]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(epochs, [schedule.lr(s) for s in steps], label=schedule.name)
-    ax.set(
-        xlabel="epoch", ylabel="learning rate", title=f"{schedule.name}, {schedule.epochs} epochs"
-    )
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
+    fig = lr_curve_figure([schedule], f"{schedule.name}, {schedule.epochs} epochs")
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 # --- prune-report ---------------------------------------------------------------------------
 
 
 def run_prune_report(args: argparse.Namespace) -> int:
+    # torch and torch-pruning load only for this command, not for `prunetune schedule`.
     from pruning.data.info import describe
     from pruning.methods import PruneContext, PruneTarget, prune
     from pruning.models import build

@@ -1,8 +1,8 @@
-"""Compare a study's retraining schedules: tables and statistics from its MLflow runs.
+"""Compare a study's retraining schedules: tables and statistics over its trials.
 
-Input: the trials DataFrame of ``trainables.tracking.runs_dataframe`` (one row per nested run,
-``tags.*``/``params.*``/``metrics.*`` columns). Pure pandas/scipy: nothing here talks to MLflow;
-per-round metric histories come through a ``HistoryFetch`` callable so tests can pass a dict.
+Input: a study's runs frame (studies.results.runs reads it into tidy columns). Pure
+pandas/scipy: nothing here talks to MLflow; per-round metric histories come through a
+``HistoryFetch`` callable so tests can pass a dict.
 
 Selection follows SCIENCE.md §4: per (method, target, budget, schedule, seed) the trial with the
 best final *validation* accuracy is kept (that is where a sampled max LR gets chosen), and its
@@ -21,18 +21,23 @@ import pandas as pd
 from scipy import stats
 
 from studies.errors import UsageError
+from studies.results.runs import (
+    oracle_winners,
+    select_trials,
+    tidy_trials,
+)
+from trainables.keys import Metric, Role
 
 # (run_id, metric key) -> [(step, value), ...]; step = round index for the round_* histories.
 HistoryFetch = Callable[[str, str], Sequence[tuple[int, float]]]
 
 GROUP = ["method", "target", "budget", "round"]  # schedules within a group are compared
 ROW = [*GROUP, "schedule"]
-SEED_KEY = ["method", "target", "epochs", "schedule", "seed"]  # one selected trial each
 ROUND_METRICS = {
-    "round_test_acc": "test_acc",
-    "round_val_acc": "val_acc",
-    "round_sparsity": "sparsity",
-    "round_max_lr": "max_lr",
+    Metric.ROUND_TEST_ACC: "test_acc",
+    Metric.ROUND_VAL_ACC: "val_acc",
+    Metric.ROUND_SPARSITY: "sparsity",
+    Metric.ROUND_MAX_LR: "max_lr",
 }
 PERCENT = 100.0
 TABLE_COLUMNS = [
@@ -96,80 +101,12 @@ def compare(
     return Comparison(table, rounds, max_lrs, with_budgets(selected), oracle, notes)
 
 
-# --- reading the MLflow frame ---------------------------------------------------------------
-
-
-def tidy_trials(frame: pd.DataFrame) -> pd.DataFrame:
-    """MLflow columns → one typed column per field; absent columns become ""/NaN."""
-    role = _text(frame, "tags.role").replace("", "search")
-    baseline = _text(frame, "tags.baseline").replace("", "scratch")
-    config, ratio = _text(frame, "tags.config"), _text(frame, "tags.ratio")
-    rounds = _number(frame, "params.trial.rounds").fillna(1.0)
-    oracle_round = _number(frame, "tags.round").fillna(1.0)  # "" = one-shot = round 1
-    seed = _number(frame, "tags.seed").fillna(_number(frame, "params.trial.seed"))
-    is_oracle = role == "oracle"
-    tidy = pd.DataFrame(
-        {
-            "run_id": _text(frame, "run_id"),
-            "run_name": _text(frame, "tags.mlflow.runName"),
-            "role": role,
-            "schedule": _text(frame, "tags.schedule").where(role != "baseline", baseline),
-            "method": _text(frame, "tags.method"),
-            "target": config.where(config != "", ratio),
-            "epochs": _number(frame, "params.trial.epochs"),
-            "rounds": rounds,
-            "round": oracle_round.where(is_oracle, rounds),
-            "seed": seed,
-            "max_lr": _number(frame, "params.trial.max_lr"),
-            "val_acc": _number(frame, "metrics.final_val_acc"),
-            "test_acc": _number(frame, "metrics.final_test_acc"),
-            "sparsity": _number(frame, "metrics.sparsity"),
-            "dense_test_acc": _number(frame, "metrics.dense_test_acc"),
-            "winner": _text(frame, "tags.oracle_winner").str.lower() == "true",
-        }
-    )
-    unfinished = _text(frame, "status").isin(["FAILED", "KILLED", "RUNNING"]) | (
-        _text(frame, "tags.status") == "running"
-    )
-    tidy["usable"] = tidy["test_acc"].notna() & ~unfinished
-    return tidy
-
-
-def _text(frame: pd.DataFrame, column: str) -> pd.Series:
-    if column not in frame.columns:
-        return pd.Series([""] * len(frame), index=frame.index, dtype=object)
-    return frame[column].astype(object).where(frame[column].notna(), "").astype(str)
-
-
-def _number(frame: pd.DataFrame, column: str) -> pd.Series:
-    if column not in frame.columns:
-        return pd.Series(np.nan, index=frame.index, dtype=float)
-    return pd.to_numeric(frame[column], errors="coerce").astype(float)  # "" → NaN
-
-
-def select_trials(tidy: pd.DataFrame) -> pd.DataFrame:
-    """Per SEED_KEY the usable search/baseline trial with the best final validation accuracy."""
-    pool = tidy[tidy["role"].isin(["search", "baseline"]) & tidy["usable"]]
-    # Ties broken by run id, never by test accuracy: test must not leak into selection.
-    pool = pool.sort_values(["val_acc", "run_id"], ascending=[False, True], na_position="last")
-    return pool.drop_duplicates(SEED_KEY, keep="first").reset_index(drop=True)
-
-
-def oracle_winners(tidy: pd.DataFrame) -> pd.DataFrame:
-    """One oracle run per (method, target, epochs, seed, round): the tagged winner, else best val."""
-    pool = tidy[(tidy["role"] == "oracle") & tidy["usable"]]
-    pool = pool.sort_values(["winner", "val_acc", "run_id"], ascending=[False, False, True])
-    keep = ["method", "target", "epochs", "seed", "round", "val_acc", "test_acc", "max_lr"]
-    key = ["method", "target", "epochs", "seed", "round"]
-    return pool.drop_duplicates(key, keep="first")[keep].reset_index(drop=True)
-
-
 def dense_by_seed(tidy: pd.DataFrame) -> pd.Series:
     """Dense (pretrain) test accuracy per seed, as a fraction. Trials log the accuracy of the
     dense model they started from too: a study that reused another's cached dense models has no
     pretrain run of its own."""
     known = tidy[tidy["dense_test_acc"].notna()]
-    pre = known[known["role"] == "pretrain"]
+    pre = known[known["role"] == Role.PRETRAIN]
     return (pre if not pre.empty else known).groupby("seed")["dense_test_acc"].mean()
 
 
@@ -182,7 +119,7 @@ def with_budgets(selected: pd.DataFrame) -> pd.DataFrame:
     """
     if selected.empty:
         return selected.assign(budget=pd.Series(dtype=float))
-    base = selected["role"] == "baseline"
+    base = selected["role"] == Role.BASELINE
     retrained = selected[~base].assign(budget=selected.loc[~base, "epochs"])
     budgets = retrained[["method", "target", "budget"]].drop_duplicates()
     scratch = selected[base].merge(budgets, on=["method", "target"], how="left")
@@ -325,7 +262,7 @@ def max_lr_by_round(per_round: pd.DataFrame, oracle: pd.DataFrame) -> pd.DataFra
 
 
 def _skipped_note(tidy: pd.DataFrame) -> list[str]:
-    trials = tidy[tidy["role"].isin(["search", "baseline", "oracle"])]
+    trials = tidy[tidy["role"].isin([Role.SEARCH, Role.BASELINE, Role.ORACLE])]
     skipped = int((~trials["usable"]).sum())
     if not skipped:
         return []
@@ -349,7 +286,8 @@ def _global_notes(table, oracle, dense, selected, fetch) -> list[str]:
 
 
 def _nothing_to_compare(tidy: pd.DataFrame) -> str:
-    if (tidy["role"] == "oracle").any() and not tidy["role"].isin(["search", "baseline"]).any():
+    roles = tidy["role"]
+    if (roles == Role.ORACLE).any() and not roles.isin([Role.SEARCH, Role.BASELINE]).any():
         return (
             "compare: the study holds only oracle runs; compare a search study against it "
             "with --oracle NAME"

@@ -1,11 +1,12 @@
 """Field types of the study file: numbers in intervals, registry names, value lists and
 {low, high} ranges, URLs. Each raises `invalid(...)`, which carries the valid choices that
-studies.spec prints after the message.
+the error format (studies.spec.loading) prints after the message.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 import math
 import re
 from typing import Annotated, Any, Literal
@@ -21,12 +22,23 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-DEFAULT_WORKDIR = "./prunetune-runs"
-# Metric name → Tune mode; what a trial reports after every epoch (trainables/trial.py).
-OBJECTIVES = {"val_acc": "max", "best_val_acc": "max", "macs": "min", "params": "min"}
-PT_ERROR = "prunetune"  # the pydantic error type of every error raised by the spec's checks
-_TRACKING = ("http://", "https://", "sqlite:///", "postgresql://", "postgresql+", "file:")
-_STORAGE = ("sqlite:///", "postgresql://", "postgresql+", "mysql://", "journal:")
+from studies.storage import (
+    DEFAULT_WORKDIR,
+    OPTUNA_FORMS,
+    OPTUNA_PREFIXES,
+    TRACKING_FORMS,
+    TRACKING_PREFIXES,
+)
+from trainables.keys import Metric
+
+# Metric name → Tune mode; what a trial reports after every epoch (trainables/round_run.py).
+OBJECTIVES = {
+    Metric.VAL_ACC: "max",
+    Metric.BEST_VAL_ACC: "max",
+    Metric.MACS: "min",
+    Metric.PARAMS: "min",
+}
+PT_ERROR = "prunetune"  # the pydantic error type of every error raised by the spec's fields
 
 
 def invalid(message: str, valid: str = "", path: str | None = None) -> PydanticCustomError:
@@ -80,8 +92,7 @@ def _registry(kind: str, module: str, attr: str) -> Any:
 
 
 def registry_names(module: str, attr: str) -> list[str]:
-    import importlib
-
+    """The members of a `pruning` registry, imported on first use (torch is slow to import)."""
     return list(getattr(importlib.import_module(module), attr).names())
 
 
@@ -226,10 +237,8 @@ StudyName = Annotated[str, AfterValidator(_study_name)]
 Workdir = Annotated[str, AfterValidator(_nonempty_workdir)]
 RayAddress = Annotated[str, AfterValidator(_ray_address)]
 Baselines = Annotated[list[Literal["scratch-e", "scratch-b"]], AfterValidator(_unique_or_empty)]
-TrackingUri = _url(
-    _TRACKING, "tracking URI", "http(s)://…, sqlite:///PATH, postgresql://…, file:PATH"
-)
-StorageUrl = _url(_STORAGE, "storage", "sqlite:///PATH, postgresql://…, journal:PATH")
+TrackingUri = _url(TRACKING_PREFIXES, "tracking URI", TRACKING_FORMS)
+StorageUrl = _url(OPTUNA_PREFIXES, "storage", OPTUNA_FORMS)
 Widths = Annotated[list[int | str], AfterValidator(_widths)]
 Milestones = Annotated[list[float], AfterValidator(_milestones)]
 Configs = Annotated[list[str], BeforeValidator(_listify)]

@@ -1,63 +1,31 @@
-"""MLflow tracking of a study: one parent run per study, one nested run per trial.
+"""MLflow run objects: a study's parent run and the nested run of each trial.
 
 Everything goes through `MlflowClient` with explicit run ids, never `mlflow.start_run`: trials
 run in reused Ray actors and are retried, and a process-global active run would leak from one
 trial into the next. Ray's `MLflowLoggerCallback` is not used either: it cannot nest runs, makes
-one HTTP call per metric and duplicates epoch rows after a retry (see STACK.md).
+one HTTP call per metric and duplicates epoch rows after a retry.
 """
 
 from __future__ import annotations
 
-import os
-
-# MLflow 3 sends usage telemetry to the internet unless told not to; set before it is imported.
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
 import json
 import logging
 import math
+import os
 import re
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from trainables.tracking_check import check_tracking_reachable, scheme_of
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-__all__ = [
-    "FAILED",
-    "FINISHED",
-    "KILLED",
-    "StudyRun",
-    "TrialRun",
-    "check_tracking_reachable",
-    "end_study_run",
-    "flatten",
-    "kill_unfinished_trial_runs",
-    "open_study_run",
-    "reopen_study_run",
-    "runs_dataframe",
-]
+from trainables.keys import END_STATUSES, RunStatus, Tag
+from trainables.query import unfinished_run_named
 
 log = logging.getLogger(__name__)
 
-FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
-END_STATUSES = (FINISHED, FAILED, KILLED)
-PARENT_TAG = "mlflow.parentRunId"
-STUDY_TAG, SPEC_HASH_TAG, VERSION_TAG, KIND_TAG = (
-    "prunetune.study",
-    "prunetune.spec_hash",
-    "prunetune.version",
-    "prunetune.kind",
-)
 PARAM_VALUE_MAX = 500  # MLflow < 2.x servers and some DB schemas still cap params at 500 chars
 TAG_VALUE_MAX = 8000
 BATCH_PARAMS_TAGS = 100  # MLflow's per-log_batch limits
@@ -109,15 +77,6 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("prunetune")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
 class _Run:
     """What a study run and a trial run share: tags, artifacts, ending (also as a context)."""
 
@@ -134,6 +93,18 @@ class _Run:
         for chunk in _chunks(items, BATCH_PARAMS_TAGS):
             self.client.log_batch(self.run_id, tags=list(chunk))
 
+    @classmethod
+    def attach(cls, tracking_uri: str, run_id: str) -> Self:
+        """An existing run by id, as it is (its status is not touched)."""
+        client = MlflowClient(tracking_uri)
+        return cls(client, tracking_uri, client.get_run(run_id))
+
+    def log_metric(self, key: str, value: float, step: int = 0) -> None:
+        self.client.log_metric(self.run_id, _key(key), float(value), step=int(step))
+
+    def log_artifacts(self, local_dir: str | os.PathLike[str], artifact_path: str) -> None:
+        self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
+
     def log_artifact(self, path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
@@ -141,14 +112,11 @@ class _Run:
         self.client.log_dict(self.run_id, obj, file_name)
 
     def log_figure(self, fig: Any, file_name: str) -> None:
-        """Log a matplotlib figure and close it: pyplot keeps every open figure alive otherwise,
-        and trial actors are reused for many trials."""
+        """Log a matplotlib figure (a bare `Figure`, which nothing keeps alive afterwards)."""
         self.client.log_figure(self.run_id, fig, file_name)
-        if "matplotlib.pyplot" in sys.modules:
-            sys.modules["matplotlib.pyplot"].close(fig)
 
-    def end(self, status: str = FINISHED) -> None:
-        _terminate(self.client, self.run_id, status)
+    def end(self, status: RunStatus = RunStatus.FINISHED) -> None:
+        terminate(self.client, self.run_id, status)
         self.ended = True
 
     def __enter__(self) -> Self:
@@ -158,12 +126,12 @@ class _Run:
         if self.ended:  # an explicit end() inside the block has the last word
             return False
         if exc_type is None:
-            status = FINISHED
+            status = RunStatus.FINISHED
         elif issubclass(exc_type, KeyboardInterrupt | SystemExit):
             # Tune stops a trial (ASHA, SIGINT) by raising SystemExit(0) inside tune.report
-            status = KILLED
+            status = RunStatus.KILLED
         else:
-            status = FAILED
+            status = RunStatus.FAILED
         try:
             self.end(status)
         except Exception:
@@ -203,17 +171,17 @@ class TrialRun(_Run):
         if run_id is None:
             # A trial restarted without a checkpoint (interrupted in its first epoch) keeps the
             # run it already has: Tune trial names are unique within a study.
-            run_id = _unfinished_run_named(client, experiment_id, parent_run_id, run_name)
-        run = _get_run(client, run_id) if run_id else None
+            run_id = unfinished_run_named(client, experiment_id, parent_run_id, run_name)
+        run = get_run(client, run_id) if run_id else None
         if run is None:
             if run_id:
                 log.warning("run %s to reattach to is gone; starting a new run", run_id)
             run = client.create_run(
-                experiment_id, run_name=run_name, tags={**tags, PARENT_TAG: parent_run_id}
+                experiment_id, run_name=run_name, tags={**tags, Tag.PARENT: parent_run_id}
             )
             self = cls(client, tracking_uri, run)
         else:
-            client.update_run(run.info.run_id, status="RUNNING")
+            client.update_run(run.info.run_id, status=RunStatus.RUNNING)
             self = cls(client, tracking_uri, run)
             self._load_history(run)
             self.set_tags(tags)
@@ -281,7 +249,7 @@ def _same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
-def _get_run(client: MlflowClient, run_id: str) -> Run | None:
+def get_run(client: MlflowClient, run_id: str) -> Run | None:
     try:
         return client.get_run(run_id)
     except MlflowException as exc:
@@ -290,143 +258,10 @@ def _get_run(client: MlflowClient, run_id: str) -> Run | None:
         raise
 
 
-def _artifact_location(tracking_uri: str, artifact_root: str) -> str | None:
-    """A server stores artifacts where its --artifacts-destination says; a database store
-    would otherwise put them under ./mlruns of whatever directory the process runs in."""
-    if scheme_of(tracking_uri) in ("http", "https"):
-        return None
-    root = Path(artifact_root).expanduser().resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    return root.as_uri()
-
-
-def _experiment_id(client: MlflowClient, name: str, artifact_location: str | None) -> str:
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        try:
-            return client.create_experiment(name, artifact_location=artifact_location)
-        except MlflowException as exc:  # another driver created it in between
-            experiment = client.get_experiment_by_name(name)
-            if experiment is None:
-                raise exc from None
-    if experiment.lifecycle_stage == "deleted":
-        raise ValueError(
-            f"tracking.experiment: experiment {name!r} is deleted in the tracking store; "
-            f"restore it (`mlflow experiments restore`) or choose another name"
-        )
-    return experiment.experiment_id
-
-
-def open_study_run(
-    tracking_uri: str, experiment: str, study_name: str, spec_hash: str, artifact_root: str
-) -> StudyRun:
-    """Get/create the experiment and the study's parent run; an unfinished parent run of the
-    same study and spec is reused (a driver that died before recording its run id)."""
-    client = MlflowClient(tracking_uri)
-    experiment_id = _experiment_id(
-        client, experiment, _artifact_location(tracking_uri, artifact_root)
-    )
-    found = client.search_runs(
-        [experiment_id],
-        filter_string=(
-            f"tags.`{KIND_TAG}` = 'study' and tags.`{STUDY_TAG}` = '{study_name}' "
-            f"and tags.`{SPEC_HASH_TAG}` = '{spec_hash}' and attributes.status = 'RUNNING'"
-        ),
-        max_results=1,
-        order_by=["attributes.start_time DESC"],
-    )
-    if found:
-        return StudyRun(client, tracking_uri, found[0])
-    tags = {
-        KIND_TAG: "study",
-        STUDY_TAG: study_name,
-        SPEC_HASH_TAG: spec_hash,
-        VERSION_TAG: _version(),
-    }
-    return StudyRun(
-        client, tracking_uri, client.create_run(experiment_id, run_name=study_name, tags=tags)
-    )
-
-
-def reopen_study_run(tracking_uri: str, parent_run_id: str) -> StudyRun:
-    """Mark an interrupted study's parent run RUNNING again (resume)."""
-    client = MlflowClient(tracking_uri)
-    client.update_run(parent_run_id, status="RUNNING")
-    return StudyRun(client, tracking_uri, client.get_run(parent_run_id))
-
-
-def end_study_run(tracking_uri: str, parent_run_id: str, status: str) -> None:
-    _terminate(MlflowClient(tracking_uri), parent_run_id, status)
-
-
-def _terminate(client: MlflowClient, run_id: str, status: str) -> None:
+def terminate(client: MlflowClient, run_id: str, status: str) -> None:
+    """End a run with one of MLflow's end statuses."""
     if status not in END_STATUSES:
         raise ValueError(
             f"status: {status!r} does not end a run; valid: {', '.join(END_STATUSES)}"
         )
-    client.set_terminated(run_id, status)
-
-
-def _nested_runs(
-    client: MlflowClient, experiment_id: str, parent_run_id: str, extra: str = ""
-) -> list[Run]:
-    runs: list[Run] = []
-    token = None
-    while True:
-        page = client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.{PARENT_TAG} = '{parent_run_id}'{extra}",
-            max_results=1000,
-            order_by=["attributes.start_time ASC"],
-            page_token=token,
-        )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
-def _unfinished_run_named(
-    client: MlflowClient, experiment_id: str, parent_run_id: str, run_name: str
-) -> str | None:
-    extra = (
-        f" and attributes.run_name = '{run_name}'"
-        " and attributes.status != 'FINISHED' and attributes.status != 'FAILED'"
-    )
-    runs = _nested_runs(client, experiment_id, parent_run_id, extra)
-    return runs[-1].info.run_id if runs else None
-
-
-def kill_unfinished_trial_runs(tracking_uri: str, experiment_id: str, parent_run_id: str) -> int:
-    """Trial runs still RUNNING after Tune returned (actor killed, study interrupted) → KILLED."""
-    client = MlflowClient(tracking_uri)
-    runs = _nested_runs(client, experiment_id, parent_run_id, " and attributes.status = 'RUNNING'")
-    for run in runs:
-        client.set_terminated(run.info.run_id, KILLED)
-    return len(runs)
-
-
-def runs_dataframe(tracking_uri: str, experiment_id: str, parent_run_id: str) -> pd.DataFrame:
-    """The study's nested runs, one row each, with the columns `mlflow.search_runs` uses:
-    run_id, run_name, status, start_time, end_time, metrics.*, params.*, tags.*."""
-    import pandas as pd
-
-    client = MlflowClient(tracking_uri)
-    rows = []
-    for run in _nested_runs(client, experiment_id, parent_run_id):
-        info, data = run.info, run.data
-        row: dict[str, Any] = {
-            "run_id": info.run_id,
-            "run_name": info.run_name,
-            "experiment_id": info.experiment_id,
-            "status": info.status,
-            "artifact_uri": info.artifact_uri,
-            "start_time": pd.to_datetime(info.start_time, unit="ms", utc=True),
-            "end_time": pd.to_datetime(info.end_time, unit="ms", utc=True),
-        }
-        row.update({f"metrics.{k}": v for k, v in data.metrics.items()})
-        row.update({f"params.{k}": v for k, v in data.params.items()})
-        row.update({f"tags.{k}": v for k, v in data.tags.items()})
-        rows.append(row)
-    base = ["run_id", "run_name", "experiment_id", "status", "artifact_uri", "start_time"]
-    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=[*base, "end_time"])
+    client.set_terminated(run_id, str(status))

@@ -1,4 +1,5 @@
-"""The ``prunetune`` command line.
+"""prunetune: hyperparameter studies for retraining pruned neural networks (Ray Tune trials,
+Optuna search, MLflow tracking).
 
 Every user error ends as one line on stderr (``prunetune: error: <what, where, valid choices>``)
 and exit code 2, before anything is started; argparse's own errors are folded to one line too.
@@ -11,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from studies.cli import compare, inspect, study
 from studies.errors import UsageError
 
 EXIT_USAGE = 2
@@ -25,22 +27,12 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from studies import inspect_cmds
-
-    parser = _Parser(prog="prunetune", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="prunetune", description=" ".join(__doc__.split("\n\n")[0].split()))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    inspect_cmds.add_commands(sub)
-    _add_optional_commands(sub)
+    study.add_commands(sub)
+    compare.add_commands(sub)
+    inspect.add_commands(sub)
     return parser
-
-
-def _add_optional_commands(sub: argparse._SubParsersAction) -> None:
-    """Study commands live in studies.commands (they import Ray/MLflow lazily)."""
-    try:
-        from studies import commands
-    except ImportError:
-        return
-    commands.add_commands(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,7 +49,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("prunetune: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,5 @@
-"""A study spec → the Optuna search space, sampler and objective (what Ray's OptunaSearch takes).
+"""The search phase: the spec → Optuna's search space, sampler and objective, Ray's
+OptunaSearch on the study's persistent Optuna storage, and the optional ASHA scheduler.
 
     space = define_space(spec)          # define-by-run: space(trial) -> constants
     sampler = make_sampler(spec)
@@ -8,26 +9,39 @@ Parameter names are flat (Ray splits config keys on "/"): `schedule`, `max_lr`, 
 `ratio` or `config`, `epochs`, `seed`. A dimension with one value is not suggested: it comes
 back in the dict the space returns, which OptunaSearch merges into the trial's config. `max_lr`
 is conditional: suggested only when the sampled schedule has a free peak LR
-(`studies.spec.schedules_with_max_lr`), log-uniform over a range or categorical over a list.
+(`studies.spec.derived.schedules_with_max_lr`), log-uniform over a range or categorical over a list.
 
 Grids: with no conditional dimension Optuna's GridSampler walks `grid(spec)`; when `max_lr`
 applies to some schedules and not others, a product grid would repeat every point of the
 schedules without it, so the grid sampler is then BruteForceSampler, which walks the
-define-by-run tree exactly once per distinct trial. `grid_size(spec)` counts the points the
-chosen sampler walks, which is the `num_samples` to give Tune.
+define-by-run tree exactly once per distinct trial (`derived.search_grid_size` counts them).
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from studies.spec import OBJECTIVES, StudySpec, schedules_with_max_lr
+import optuna
+from optuna.storages.journal import JournalFileBackend
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+from ray.tune.search.optuna import OptunaSearch
 
-if TYPE_CHECKING:
-    import optuna
+from studies import storage
+from studies.errors import UsageError
+from studies.plan.phase import Phase, TunerParts, build_tuner, trainable_factory
+from studies.records import StudyRecord
+from studies.spec import OBJECTIVES, StudySpec
+from studies.spec.derived import (
+    asha_max_t,
+    is_conditional,
+    schedules_with_max_lr,
+    search_grid,
+    search_trials,
+)
+from trainables.keys import Role
+from trainables.trial import prune_retrain
 
 # TPE's default of 10 random start-up trials would leave a 12-trial quickstart almost all random.
 _MAX_STARTUP_TRIALS = 10
@@ -76,51 +90,9 @@ def define_space(spec: StudySpec) -> Callable[[optuna.Trial], dict[str, Any] | N
     return SearchSpace(spec)
 
 
-def grid(spec: StudySpec) -> dict[str, list[Any]]:
-    """Every multi-valued dimension with its values (GridSampler's search_space). Ranges have
-    no grid; the spec refuses them with sampler = "grid"."""
-    dims: dict[str, Any] = {
-        "schedule": spec.retrain.schedules,
-        "max_lr": spec.retrain.max_lr if schedules_with_max_lr(spec) else None,
-        "method": spec.pruning.methods,
-        "config": spec.pruning.configs or None,
-        "ratio": None if spec.pruning.configs else spec.pruning.ratio,
-        "epochs": spec.retrain.epochs,
-        "seed": spec.search.seeds,
-    }
-    out = {}
-    for name, values in dims.items():
-        if values is None:
-            continue
-        if not isinstance(values, list):
-            raise ValueError(f"{name}: a range has no grid; give a list of values")
-        if len(values) > 1:
-            out[name] = list(values)
-    return out
-
-
-def is_conditional(spec: StudySpec) -> bool:
-    """True when max_lr is a grid dimension for some schedules but not for others."""
-    dims = grid(spec)
-    return "max_lr" in dims and set(schedules_with_max_lr(spec)) != set(spec.retrain.schedules)
-
-
-def grid_size(spec: StudySpec) -> int:
-    """The number of distinct trials of the grid: schedules without a free max LR count once,
-    not once per max LR value."""
-    dims = grid(spec)
-    rest = math.prod(len(v) for k, v in dims.items() if k not in ("schedule", "max_lr"))
-    n_lr = len(dims.get("max_lr", [None]))
-    with_lr = set(schedules_with_max_lr(spec))
-    per_schedule = sum(n_lr if s in with_lr else 1 for s in spec.retrain.schedules)
-    return per_schedule * rest
-
-
 def make_sampler(spec: StudySpec, seed: int = 0) -> optuna.samplers.BaseSampler:
     """tpe: multivariate, grouped (conditional max_lr) TPE with the constant liar for parallel
     trials; random; grid: GridSampler, or BruteForceSampler for a conditional grid."""
-    import optuna
-
     with warnings.catch_warnings():
         # TPE's group/constant_liar and BruteForceSampler are "experimental": chosen knowingly.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -128,8 +100,6 @@ def make_sampler(spec: StudySpec, seed: int = 0) -> optuna.samplers.BaseSampler:
 
 
 def _sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
-    import optuna
-
     sampler = spec.search.sampler
     if sampler == "tpe":
         return optuna.samplers.TPESampler(
@@ -143,7 +113,7 @@ def _sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.RandomSampler(seed=seed)
     if is_conditional(spec):
         return optuna.samplers.BruteForceSampler(seed=seed)
-    return optuna.samplers.GridSampler(grid(spec), seed=seed)
+    return optuna.samplers.GridSampler(search_grid(spec), seed=seed)
 
 
 def objective_metrics(spec: StudySpec) -> tuple[str | list[str], str | list[str]]:
@@ -154,12 +124,66 @@ def objective_metrics(spec: StudySpec) -> tuple[str | list[str], str | list[str]
     return objective, OBJECTIVES[objective]
 
 
+def optuna_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage *object* (OptunaSearch rejects URLs): RDB for sqlite/postgres URLs,
+    a journal file for ``journal:<path>``."""
+    path = storage.local_path(url) if url.startswith(storage.JOURNAL) else None
+    if path is not None:
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    return optuna.storages.RDBStorage(url)
+
+
+def make_search_alg(spec: StudySpec) -> OptunaSearch:
+    metric, mode = objective_metrics(spec)
+    return OptunaSearch(
+        space=define_space(spec),
+        metric=metric,
+        mode=mode,
+        sampler=make_sampler(spec),
+        study_name=spec.name,  # unnamed studies silently append to "optuna"
+        storage=optuna_storage(spec.storage.optuna),
+    )
+
+
+def make_scheduler(spec: StudySpec) -> TrialScheduler | None:
+    """ASHA on the single objective, over epochs (Tune's training_iteration), or none."""
+    if spec.search.scheduler == "fifo":
+        return None
+    metric, mode = objective_metrics(spec)
+    if isinstance(metric, list) or isinstance(mode, list):
+        raise UsageError("search.scheduler: asha needs a single objective; valid: fifo")
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        metric=metric,
+        mode=mode,
+        max_t=asha_max_t(spec),
+        grace_period=spec.search.grace_period,
+    )
+
+
+def search_phase(spec: StudySpec, record: StudyRecord) -> Phase:
+    """The Optuna search over the spec's space, as one Tune run."""
+    trainable = trainable_factory(spec, prune_retrain)
+
+    def build() -> Any:
+        parts = TunerParts(
+            ray_name=spec.name,
+            param_space={"role": Role.SEARCH},
+            num_samples=search_trials(spec),
+            search_alg=make_search_alg(spec),
+            scheduler=make_scheduler(spec),
+        )
+        return build_tuner(spec, record, trainable, parts)
+
+    return Phase("search", spec.name, trainable, build, search_trials(spec), spec.name)
+
+
 __all__ = [
     "SearchSpace",
     "define_space",
-    "grid",
-    "grid_size",
-    "is_conditional",
     "make_sampler",
+    "make_search_alg",
     "objective_metrics",
+    "optuna_storage",
+    "search_phase",
 ]

@@ -1,24 +1,37 @@
 """Checks of a study spec that need several fields, or the `pruning` plug-ins themselves.
 
-Run by `StudySpec`'s after-validator once every field has its type. Each check raises the same
-one-line error as a field check, with the path of the field the user has to change. Registries
-and schedule classes are imported here, on first use, not when `studies.spec` is imported.
+Pure: each check reads the spec and raises `CheckError` with the path of the field the user has
+to change and the valid values; none changes the spec (studies.spec.loading fills in derived
+params after the checks pass). Schedule params are validated by building the real schedule for
+every budget and max LR the study can sample, so a value the schedule would refuse in a trial is
+refused before anything runs.
 
-Schedule params are validated by building the real schedule for every budget and max LR the
-study can sample, so a value the schedule would refuse in a trial is refused before anything runs.
+The model zoo, data sets and pruning methods pull in torch, so they are imported inside the
+checks that need them: `import studies.spec` stays cheap for the commands that only list or
+parse (presets, --help).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from studies.spec_fields import RatioRange, invalid
+from pruning.schedules import SCHEDULES, build_schedule
+from studies.errors import SpecError
+from studies.spec import derived
+from studies.spec.fields import RatioRange
+from studies.spec.model import StudySpec
 
-if TYPE_CHECKING:
-    from studies.spec import StudySpec
 
-# LRW replays the pretraining run; these of its params must describe that run (SCIENCE.md §2).
-_LRW_FROM_PRETRAIN = ("original_epochs", "base_lr", "milestones")
+class CheckError(SpecError):
+    """A cross-field check failed; str() is `path: message; valid: choices`."""
+
+    def __init__(self, message: str, valid: str = "", path: str = "") -> None:
+        line = f"{path}: {message}" if path else message
+        super().__init__(f"{line}; valid: {valid}" if valid else line)
+
+
+def invalid(message: str, valid: str = "", path: str = "") -> CheckError:
+    return CheckError(message, valid, path)
 
 
 def check(spec: StudySpec) -> None:
@@ -31,50 +44,12 @@ def check(spec: StudySpec) -> None:
     _oracle(spec)
 
 
-# --- what the schedules can do ------------------------------------------------------------------
-
-
-def _schedule_class(name: str) -> Any:
-    from pruning.schedules import SCHEDULES
-
-    return SCHEDULES.get(name)
-
-
-def peak_param(schedule: str) -> str | None:
-    """The param a schedule's max LR sets (ft: lr, step: base_lr, ...); None for scyc."""
-    return _schedule_class(schedule).peak_param
-
-
-def schedules_with_max_lr(spec: StudySpec) -> list[str]:
-    """The study's schedules for which `retrain.max_lr` is sampled: those with a free peak LR
-    (not scyc, which computes its own; not ft/lrw, whose LRs the original recipe defines) whose
-    peak is not pinned in `retrain.schedule_params`."""
-    if spec.retrain.max_lr is None:
-        return []
-    out = []
-    for name in spec.retrain.schedules:
-        peak = peak_param(name)
-        pinned = spec.retrain.schedule_params.get(name, {})
-        searched = _schedule_class(name).searched_peak
-        if searched and peak is not None and peak not in pinned and "max_lr" not in pinned:
-            out.append(name)
-    return out
-
-
-def max_lr_values(spec: StudySpec) -> list[float]:
-    """The max LR values to probe schedules with: the list, or a range's two ends."""
-    max_lr = spec.retrain.max_lr
-    if max_lr is None:
-        return []
-    return list(max_lr) if isinstance(max_lr, list) else [max_lr.low, max_lr.high]
-
-
 # --- sections ------------------------------------------------------------------------------------
 
 
 def _dataset_and_model(spec: StudySpec) -> None:
-    from pruning.data.info import describe
-    from pruning.models import MODELS, supported_dims
+    from pruning.data.info import describe  # torch: see the module docstring
+    from pruning.models import MODELS, build, supported_dims
 
     data, model = spec.dataset, spec.model
     info = describe(data.name, data.root or None, data.image_size or None)
@@ -93,8 +68,6 @@ def _dataset_and_model(spec: StudySpec) -> None:
             path="model.name",
         )
     if model.widths:
-        from pruning.models import build
-
         try:
             build(
                 model.name,
@@ -109,12 +82,10 @@ def _dataset_and_model(spec: StudySpec) -> None:
 
 
 def _pretrain(spec: StudySpec) -> None:
-    from pruning.schedules import SCHEDULES, build_schedule
-
     recipe = spec.pretrain
     # The dense run sets the peak through max_lr (trainables/dense_cache.py): scyc has none,
     # and lrw would need an earlier run to replay.
-    usable = [n for n in SCHEDULES.names() if peak_param(n) is not None and n != "lrw"]
+    usable = [n for n in SCHEDULES.names() if derived.peak_param(n) is not None and n != "lrw"]
     if recipe.schedule not in usable:
         raise invalid(
             f"{recipe.schedule} cannot train a dense model",
@@ -123,7 +94,7 @@ def _pretrain(spec: StudySpec) -> None:
         )
     params: dict[str, Any] = {"max_lr": recipe.lr}
     if recipe.schedule == "step":
-        params["milestones"] = pretrain_milestones(spec)
+        params["milestones"] = derived.pretrain_milestones(spec)
     try:
         build_schedule(recipe.schedule, epochs=recipe.epochs, steps_per_epoch=1, **params)
     except ValueError as err:
@@ -136,13 +107,14 @@ def _pretrain(spec: StudySpec) -> None:
             )
 
 
-def pretrain_milestones(spec: StudySpec) -> list[int]:
-    """The pretraining LR drops in epochs, rounded as trainables/dense_cache.py rounds them."""
-    return [round(f * spec.pretrain.epochs) for f in spec.pretrain.milestones]
-
-
 def _pruning(spec: StudySpec) -> None:
-    from pruning.methods import STRUCTURED, UNSTRUCTURED, configs_for, resolve_config
+    _pruning_amount(spec)
+    _pruning_rounds(spec)
+
+
+def _pruning_amount(spec: StudySpec) -> None:
+    """Ratio or configs (not both, not neither), configs that fit the model and the methods."""
+    from pruning.methods import STRUCTURED, configs_for, resolve_config  # torch: see above
 
     p = spec.pruning
     if p.configs and p.ratio is not None:
@@ -177,6 +149,13 @@ def _pruning(spec: StudySpec) -> None:
                     ", ".join(by_config),
                     path=f"pruning.methods[{i}]",
                 )
+
+
+def _pruning_rounds(spec: StudySpec) -> None:
+    """Rounds that fit the pruning schedule; include_fc only where it means something."""
+    from pruning.methods import UNSTRUCTURED  # torch: see the module docstring
+
+    p = spec.pruning
     if p.schedule == "iterative" and p.rounds < 2:
         raise invalid(
             f"iterative pruning needs rounds >= 2, got {p.rounds}", ">= 2", path="pruning.rounds"
@@ -202,15 +181,13 @@ def _pruning(spec: StudySpec) -> None:
 
 
 def _retrain(spec: StudySpec) -> None:
-    from pruning.schedules import SCHEDULES
-
     r = spec.retrain
     for name, params in r.schedule_params.items():
         where = f"retrain.schedule_params.{name}"
         if name not in SCHEDULES:
             raise invalid(f"unknown schedule {name!r}", ", ".join(SCHEDULES.names()), path=where)
-        valid = _schedule_class(name).param_names()
-        valid += ["max_lr"] if peak_param(name) not in (None, "max_lr") else []
+        valid = derived.schedule_class(name).param_names()
+        valid += ["max_lr"] if derived.peak_param(name) not in (None, "max_lr") else []
         for key in params:
             if key not in valid:
                 raise invalid(
@@ -218,8 +195,8 @@ def _retrain(spec: StudySpec) -> None:
                 )
     if "lrw" in r.schedules:
         _lrw_replays_pretraining(spec)
-    if r.max_lr is not None and not schedules_with_max_lr(spec):
-        takes = [n for n in SCHEDULES.names() if peak_param(n) is not None]
+    if r.max_lr is not None and not derived.schedules_with_max_lr(spec):
+        takes = [n for n in SCHEDULES.names() if derived.peak_param(n) is not None]
         raise invalid(
             "no schedule in retrain.schedules has a free max LR (scyc computes its own; a peak "
             "set in retrain.schedule_params is fixed)",
@@ -238,12 +215,8 @@ def _lrw_replays_pretraining(spec: StudySpec) -> None:
             "pretrain.schedule = 'step', or drop lrw",
             path="retrain.schedules",
         )
-    expected = {
-        "original_epochs": spec.pretrain.epochs,
-        "base_lr": spec.pretrain.lr,
-        "milestones": pretrain_milestones(spec),
-    }
-    params = spec.retrain.schedule_params.setdefault("lrw", {})
+    expected = derived.lrw_params(spec)
+    params = spec.retrain.schedule_params.get("lrw", {})
     longest = max(spec.retrain.epochs)
     if longest > spec.pretrain.epochs:
         raise invalid(
@@ -252,24 +225,23 @@ def _lrw_replays_pretraining(spec: StudySpec) -> None:
             f"budgets <= pretrain.epochs ({spec.pretrain.epochs}), or drop lrw",
             path="retrain.epochs",
         )
-    for key in _LRW_FROM_PRETRAIN:
+    for key in expected:
         if key in params and params[key] != expected[key]:
             raise invalid(
                 f"{params[key]!r} does not match the pretraining run; lrw replays it",
                 f"{expected[key]!r} (from pretrain.epochs, pretrain.lr, pretrain.milestones)",
                 path=f"retrain.schedule_params.lrw.{key}",
             )
-        params.setdefault(key, expected[key])
 
 
 def _build_every_variant(spec: StudySpec, name: str) -> None:
     """Build `name` for every budget and max-LR end the study can sample, as a trial would."""
-    from pruning.schedules import build_schedule
-
     params = dict(spec.retrain.schedule_params.get(name, {}))
+    if name == "lrw":  # built as the trials build it: a replay of the pretraining run
+        params = {**derived.lrw_params(spec), **params}
     lrs: list[float | None] = [None]
-    if name in schedules_with_max_lr(spec):
-        lrs = list(max_lr_values(spec))
+    if name in derived.schedules_with_max_lr(spec):
+        lrs = list(derived.max_lr_values(spec))
     where = f"retrain.schedule_params.{name}" if params else "retrain.epochs"
     for epochs in spec.retrain.epochs:
         for lr in lrs:
@@ -324,7 +296,7 @@ def _search(spec: StudySpec) -> None:
             "(0, 1)",
             path="dataset.val_fraction",
         )
-    max_t = max(spec.retrain.epochs) * spec.pruning.rounds
+    max_t = derived.asha_max_t(spec)
     if s.scheduler == "asha" and s.grace_period > max_t:
         raise invalid(
             f"grace period {s.grace_period} exceeds the longest trial ({max_t} epochs)",
@@ -337,7 +309,7 @@ def _oracle(spec: StudySpec) -> None:
     o = spec.oracle
     if not o.grid and o.low >= o.high:
         raise invalid(f"low {o.low} >= high {o.high}", "low < high", path="oracle.low")
-    if _schedule_class(o.schedule).peak_param is None:
+    if derived.schedule_class(o.schedule).peak_param is None:
         raise invalid(
             f"schedule {o.schedule!r} computes its own peak; the oracle tunes a max LR",
             "clr, slr, cosine, constant, step",

@@ -1,0 +1,169 @@
+"""``prunetune run | oracle | resume | ls | show | presets`` — the study-service commands.
+
+Handlers import the launcher (Ray, Optuna, MLflow: seconds to import) when they run, so that
+`prunetune --help`, `presets` and every usage error stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from studies import storage
+from studies.cli.args import add_set_arg, add_workdir_arg, parse_assignments
+from studies.records import list_records, load_record
+from studies.spec import StudySpec, list_presets, load_spec, resolve
+
+EXIT_INTERRUPTED = 130
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="run a study from a TOML file or a preset")
+    _add_study_args(run)
+    run.set_defaults(handler=cmd_run)
+
+    oracle = sub.add_parser(
+        "oracle", help="run the max-LR grid oracle of a study file or preset (as NAME-oracle)"
+    )
+    _add_study_args(oracle)
+    oracle.set_defaults(handler=cmd_oracle)
+
+    resume = sub.add_parser("resume", help="continue an interrupted study")
+    resume.add_argument("name", help="the study's name (see `prunetune ls`)")
+    add_workdir_arg(resume)
+    resume.set_defaults(handler=cmd_resume)
+
+    ls = sub.add_parser("ls", help="list the studies in the workdir")
+    add_workdir_arg(ls)
+    ls.set_defaults(handler=cmd_ls)
+
+    show = sub.add_parser("show", help="best trial per schedule of a study")
+    show.add_argument("name", help="the study's name (see `prunetune ls`)")
+    add_workdir_arg(show)
+    show.set_defaults(handler=cmd_show)
+
+    presets = sub.add_parser("presets", help="list the study presets shipped with prunetune")
+    presets.set_defaults(handler=cmd_presets)
+
+
+def _add_study_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="FILE|PRESET", help="a study file (.toml) or a preset name")
+    p.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster address (host:port, ray://host:port or auto; default: $RAY_ADDRESS "
+        "inside a Ray job, else a local Ray on 127.0.0.1)",
+    )
+    p.add_argument(
+        "--tracking-uri", default=None, help=f"MLflow tracking URI ({storage.TRACKING_FORMS})"
+    )
+    p.add_argument("--storage", default=None, help=f"Optuna storage ({storage.OPTUNA_FORMS})")
+    add_workdir_arg(p)
+    add_set_arg(p)
+    p.add_argument("--dry-run", action="store_true", help="validate and preflight only")
+
+
+def load_resolved_spec(args: argparse.Namespace, *, oracle: bool = False) -> StudySpec:
+    overrides = parse_assignments(args.set)
+    spec = load_spec(args.source, overrides)
+    if oracle and spec.kind != "oracle":
+        # The oracle of a search study is a study of its own, beside it: NAME-oracle.
+        name = overrides.get("name", f"{spec.name}-oracle")
+        spec = load_spec(args.source, {**overrides, "kind": "oracle", "name": name})
+    return resolve(
+        spec,
+        workdir=args.workdir,
+        tracking_uri=args.tracking_uri,
+        storage_url=args.storage,
+        address=args.address,
+    )
+
+
+def cmd_oracle(args: argparse.Namespace) -> int:
+    return cmd_run(args, oracle=True)
+
+
+def cmd_run(args: argparse.Namespace, *, oracle: bool = False) -> int:
+    from studies.launch import StudyInterrupted, run_study  # Ray/MLflow: see module docstring
+
+    spec = load_resolved_spec(args, oracle=oracle)
+    try:
+        frame = run_study(spec, dry_run=args.dry_run)
+    except StudyInterrupted as stop:
+        print(f"prunetune: {stop}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if args.dry_run:
+        print(f"study {spec.name!r}: spec valid, preflight passed (nothing started)")
+        return 0
+    _print_summary(spec.name, spec.storage.workdir, frame)
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from studies.launch import StudyInterrupted, resume_study  # Ray/MLflow: see docstring
+
+    workdir = args.workdir or storage.default_workdir()
+    try:
+        frame = resume_study(args.name, workdir)
+    except StudyInterrupted as stop:
+        print(f"prunetune: {stop}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    _print_summary(args.name, workdir, frame)
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    workdir = args.workdir or storage.default_workdir()
+    rows = list_records(workdir)
+    if not rows:
+        print(f"no studies in {workdir}")
+        return 0
+    print(f"{'name':28} {'status':12} {'kind':8} {'model':12} {'dataset':10} spec")
+    for r in rows:
+        print(
+            f"{r.name:28} {r.status_text:12} {r.spec['kind']:8} "
+            f"{r.spec['model']['name']:12} {r.spec['dataset']['name']:10} {r.spec_hash}"
+        )
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from studies.results.runs import trials_frame  # MLflow: see module docstring
+
+    workdir = args.workdir or storage.default_workdir()
+    record = load_record(workdir, args.name)
+    _print_summary(record.name, workdir, trials_frame(record), status=record.status_text)
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    for name, description in list_presets():
+        print(f"{name:24} {description}")
+    return 0
+
+
+def _print_summary(name: str, workdir: str, frame: pd.DataFrame, status: str = "") -> None:
+    from studies.results.runs import best_per_schedule, tidy_trials  # MLflow: see docstring
+
+    record = load_record(workdir, name)
+    print(f"\nstudy {name!r}: {len(frame)} trial runs{f' ({status})' if status else ''}")
+    table = best_per_schedule(tidy_trials(frame))
+    if table.empty:
+        print("no finished trials yet")
+    else:
+        print(
+            "best trial per schedule at each ratio and budget (selected on validation accuracy):"
+        )
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
+    _print_mlflow_hint(record.tracking_uri, record.experiment_id)
+
+
+def _print_mlflow_hint(tracking_uri: str, experiment_id: str) -> None:
+    if tracking_uri.startswith(storage.HTTP):
+        print(f"\nbrowse: {tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs")
+        return
+    print("\nbrowse the runs with:")
+    print(f"  mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1 --port 5000")
+    print(f"  then open http://127.0.0.1:5000/#/experiments/{experiment_id}/runs")

@@ -1,0 +1,97 @@
+"""A phase: one Ray Tune run of a study (the Optuna search, the Scratch-E/B baselines, or one
+round of the greedy oracle), and the one place a Tuner is built.
+
+Each phase has its own Tune experiment directory, so an interrupted study resumes the phase it
+was in (Tuner.restore) and skips the phases it finished (recorded in the study record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from studies.records import StudyRecord
+from studies.spec import StudySpec
+
+TrainableFactory = Callable[[], Any]
+
+
+@dataclass
+class Phase:
+    name: str  # "search", "baselines", "oracle-r1", ...
+    ray_name: str  # Tune experiment name under the study's Ray storage
+    trainable: TrainableFactory  # a fresh resource-wrapped trainable (Tuner and restore)
+    build: Callable[[], tune.Tuner]  # a new Tuner for this phase
+    expected: int  # trials the phase must end, to tell "finished" from "interrupted"
+    optuna_study: str | None = None
+    after: Callable[[], None] | None = None  # e.g. tag the oracle's winners
+
+
+@dataclass
+class TunerParts:
+    """What differs between phases' Tuners; build_tuner adds what they share."""
+
+    ray_name: str
+    param_space: dict[str, Any]
+    num_samples: int = 1
+    search_alg: Any = None
+    scheduler: Any = None
+
+
+def study_context(record: StudyRecord) -> dict[str, str]:
+    """Where trials report to (trainables.config.StudyContext), fixed for the whole study."""
+    return {
+        "name": record.name,
+        "workdir": record.workdir,
+        "tracking_uri": record.tracking_uri,
+        "experiment_id": record.experiment_id,
+        "parent_run_id": record.parent_run_id,
+        "dense_dir": str(Path(record.workdir) / "dense"),
+        "spec_hash": record.spec_hash,
+    }
+
+
+def trainable_factory(spec: StudySpec, fn: Callable[[dict[str, Any]], None]) -> TrainableFactory:
+    """A factory of `fn` wrapped with the spec's per-trial resources."""
+
+    def make() -> Any:
+        def trainable(config: dict[str, Any]) -> None:  # fresh: with_resources mutates it
+            # A grid over whole points ({"method", "ratio", "seed", ...}) arrives nested.
+            point = config.get("point") or {}
+            fn({**{k: v for k, v in config.items() if k != "point"}, **point})
+
+        return tune.with_resources(
+            trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+        )
+
+    return make
+
+
+def build_tuner(
+    spec: StudySpec, record: StudyRecord, trainable: TrainableFactory, parts: TunerParts
+) -> tune.Tuner:
+    """The Tuner of a phase: the study's context in every trial's config, the spec's
+    concurrency and retries, one kept checkpoint per trial, actors reused across trials."""
+    param_space = {"spec": record.spec, "study": study_context(record), **parts.param_space}
+    return tune.Tuner(
+        trainable(),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            search_alg=parts.search_alg,
+            scheduler=parts.scheduler,
+            num_samples=parts.num_samples,
+            max_concurrent_trials=spec.search.concurrency,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=parts.ray_name,
+            storage_path=spec.storage.ray,
+            failure_config=tune.FailureConfig(max_failures=spec.search.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            verbose=0,
+        ),
+    )

@@ -1,0 +1,160 @@
+"""A study's runs as one tidy frame, and the one way a winner is chosen.
+
+This is the only module that reads MLflow's columns (``tags.*``, ``params.*``, ``metrics.*`` of
+`trainables.query.runs_dataframe`, named in `trainables.keys`). Everything above it — `show`,
+`compare`, the oracle — works on the tidy frame: one typed column per field, floats as floats.
+
+Winners are chosen on *validation* accuracy everywhere (SCIENCE.md §4): per key, the usable run
+with the best final validation accuracy; ties go to the smaller max LR, then the run id, so the
+choice is reproducible and test accuracy never leaks into it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from studies.records import StudyRecord
+from trainables.keys import Metric, Outcome, Param, Role, RunStatus, Tag, metric, param, tag
+from trainables.query import runs_dataframe
+
+# Per (method, target, budget, schedule, seed) one selected trial: where a sampled max LR is
+# chosen.
+SEED_KEY = ["method", "target", "epochs", "schedule", "seed"]
+GROUP_KEY = ["method", "target", "epochs", "seed"]  # the oracle picks a winner per group
+_UNFINISHED = (RunStatus.FAILED, RunStatus.KILLED, RunStatus.RUNNING)
+
+
+def study_runs(record: StudyRecord) -> pd.DataFrame:
+    """Every nested run of the study from MLflow (trials and dense pretraining), raw columns."""
+    return runs_dataframe(record.tracking_uri, record.experiment_id, record.parent_run_id)
+
+
+def trials_frame(record: StudyRecord) -> pd.DataFrame:
+    """The study's trial runs from MLflow (dense pretraining runs left out), raw columns."""
+    frame = study_runs(record)
+    if frame.empty or tag(Tag.ROLE) not in frame.columns:
+        return frame
+    return frame[frame[tag(Tag.ROLE)] != Role.PRETRAIN].reset_index(drop=True)
+
+
+def tidy_trials(frame: pd.DataFrame) -> pd.DataFrame:
+    """MLflow columns → one typed column per field; absent columns become ""/NaN."""
+    role = _text(frame, tag(Tag.ROLE)).replace("", Role.SEARCH)
+    baseline = _text(frame, tag(Tag.BASELINE)).replace("", "scratch")
+    config, ratio = _text(frame, tag(Tag.CONFIG)), _text(frame, tag(Tag.RATIO))
+    rounds = _number(frame, param(Param.ROUNDS)).fillna(1.0)
+    oracle_round = _number(frame, tag(Tag.ROUND)).fillna(1.0)  # "" = one-shot = round 1
+    seed = _number(frame, tag(Tag.SEED)).fillna(_number(frame, param(Param.SEED)))
+    tidy = pd.DataFrame(
+        {
+            "run_id": _text(frame, "run_id"),
+            "run_name": _text(frame, tag(Tag.RUN_NAME)),
+            "role": role,
+            "schedule": _text(frame, tag(Tag.SCHEDULE)).where(role != Role.BASELINE, baseline),
+            "method": _text(frame, tag(Tag.METHOD)),
+            "target": config.where(config != "", ratio),
+            "epochs": _number(frame, param(Param.EPOCHS)),
+            "rounds": rounds,
+            "round": oracle_round.where(role == Role.ORACLE, rounds),
+            "seed": seed,
+            "max_lr": _number(frame, param(Param.MAX_LR)),
+            "val_acc": _number(frame, metric(Metric.FINAL_VAL_ACC)),
+            "test_acc": _number(frame, metric(Metric.FINAL_TEST_ACC)),
+            "sparsity": _number(frame, metric(Metric.SPARSITY)),
+            "macs_ratio": _number(frame, metric(Metric.MACS_RATIO)),
+            "dense_test_acc": _number(frame, metric(Metric.DENSE_TEST_ACC)),
+            "winner": _text(frame, tag(Tag.ORACLE_WINNER)).str.lower() == "true",
+            "final_checkpoint": _text(frame, tag(Tag.FINAL_CHECKPOINT)),
+            "status": _text(frame, "status"),
+        }
+    )
+    unfinished = tidy["status"].isin(_UNFINISHED) | (
+        _text(frame, tag(Tag.STATUS)) == Outcome.RUNNING
+    )
+    tidy["usable"] = tidy["test_acc"].notna() & ~unfinished
+    return tidy
+
+
+def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame.columns:
+        return pd.Series([""] * len(frame), index=frame.index, dtype=object)
+    return frame[column].astype(object).where(frame[column].notna(), "").astype(str)
+
+
+def _number(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame.columns:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    return pd.to_numeric(frame[column], errors="coerce").astype(float)  # "" → NaN
+
+
+def select_best(tidy: pd.DataFrame, key: Sequence[str]) -> pd.DataFrame:
+    """Per `key`, the row with the best final validation accuracy (ties: smaller max LR, then
+    run id). Rows without a validation accuracy lose to any row that has one."""
+    ordered = tidy.sort_values(
+        ["val_acc", "max_lr", "run_id"],
+        ascending=[False, True, True],
+        na_position="last",
+    )
+    return ordered.drop_duplicates(list(key), keep="first").reset_index(drop=True)
+
+
+def select_trials(tidy: pd.DataFrame) -> pd.DataFrame:
+    """Per SEED_KEY the usable search/baseline trial with the best final validation accuracy."""
+    pool = tidy[tidy["role"].isin([Role.SEARCH, Role.BASELINE]) & tidy["usable"]]
+    return select_best(pool, SEED_KEY)
+
+
+def with_group(tidy: pd.DataFrame) -> pd.DataFrame:
+    """Add `group`, the unit the oracle picks a winner for (trainables.config.group_key)."""
+    group = [
+        f"{m}|{t}|{int(e)}|{int(s)}"
+        for m, t, e, s in zip(
+            tidy["method"], tidy["target"], tidy["epochs"], tidy["seed"], strict=True
+        )
+    ]
+    return tidy.assign(group=pd.Series(group, index=tidy.index, dtype=object))
+
+
+def select_oracle_winners(frame: pd.DataFrame) -> pd.DataFrame:
+    """The finished oracle runs of one round (raw MLflow columns) → one winner per group."""
+    tidy = tidy_trials(frame)
+    pool = tidy[(tidy["role"] == Role.ORACLE) & (tidy["status"] == RunStatus.FINISHED)]
+    pool = pool.assign(val_acc=pool["val_acc"].fillna(-1.0))
+    return select_best(with_group(pool), ["group"]).sort_values("group", ignore_index=True)
+
+
+def oracle_round_winners(record: StudyRecord, k: int) -> pd.DataFrame:
+    """Round k's oracle winners of a study, one per (method, target, budget, seed) group."""
+    frame = trials_frame(record)
+    if frame.empty or tag(Tag.ROUND) not in frame.columns:
+        return with_group(tidy_trials(frame.iloc[0:0]))
+    return select_oracle_winners(frame[frame[tag(Tag.ROUND)] == str(k)])
+
+
+def oracle_winners(tidy: pd.DataFrame) -> pd.DataFrame:
+    """One oracle run per (method, target, epochs, seed, round): the tagged winner, else the
+    best on validation."""
+    pool = tidy[(tidy["role"] == Role.ORACLE) & tidy["usable"]]
+    pool = pool.sort_values(["winner", "val_acc", "run_id"], ascending=[False, False, True])
+    keep = ["method", "target", "epochs", "seed", "round", "val_acc", "test_acc", "max_lr"]
+    key = ["method", "target", "epochs", "seed", "round"]
+    return pool.drop_duplicates(key, keep="first")[keep].reset_index(drop=True)
+
+
+def best_per_schedule(tidy: pd.DataFrame) -> pd.DataFrame:
+    """For `show`: per (method, target, budget, schedule) the trial with the best final
+    validation accuracy, with its test accuracy. Schedules are compared only at equal target
+    and budget; baselines are named after themselves (they train with the recipe's schedule)."""
+    done = tidy[tidy["role"].isin([Role.SEARCH, Role.BASELINE]) & tidy["val_acc"].notna()]
+    if done.empty:
+        return pd.DataFrame()
+    best = select_best(done, ["method", "target", "epochs", "schedule"])
+    columns = ["method", "target", "epochs", "schedule", "max_lr", "val_acc", "test_acc"]
+    columns += ["sparsity", "macs_ratio", "run_name"]
+    best = best.sort_values(
+        ["method", "target", "epochs", "val_acc"], ascending=[True, True, True, False]
+    )
+    return best[columns].rename(columns={"run_name": "trial"}).reset_index(drop=True)

@@ -1,0 +1,74 @@
+"""How a trial ends, shared by prune_retrain and the Scratch-E/B baselines: the summary metrics,
+the outcome tag, and what a diverged trial reports so the searcher sees its poor score."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ray import tune
+
+from trainables.config import TrialConfig
+from trainables.keys import Metric, Outcome, Tag
+from trainables.resources import node_label
+from trainables.round_run import loggable
+from trainables.runs import TrialRun
+from trainables.state import TrialState
+
+
+@contextmanager
+def tracked_outcome(run: TrialRun, state: TrialState) -> Iterator[None]:
+    """Tag the run running (and on which node) while the block trains; a trial that Tune stops
+    (ASHA, end of study: SystemExit inside tune.report) is tagged stopped, with its epochs."""
+    run.set_tags({Tag.STATUS: Outcome.RUNNING, Tag.NODE: node_label()})
+    try:
+        yield
+    except SystemExit:
+        run.set_tags({Tag.STATUS: Outcome.STOPPED, Tag.EPOCHS_REACHED: state.epochs_reached})
+        raise
+
+
+def summary_metrics(state: TrialState) -> dict[str, float]:
+    """What a finished trial (or baseline) reports once: accuracies, cost, time."""
+    final = state.last_report
+    return {
+        Metric.BEST_VAL_ACC: state.best_val,
+        Metric.TEST_AT_BEST_VAL: state.best_test_at_best_val,
+        Metric.FINAL_VAL_ACC: state.last_val,
+        Metric.FINAL_TEST_ACC: state.last_test,
+        Metric.SPARSITY: final.get("sparsity_after", float("nan")),
+        Metric.MACS: final.get("macs_after", float("nan")),
+        Metric.PARAMS: final.get("params_after", float("nan")),
+        Metric.MACS_RATIO: safe_ratio(state.dense_macs, final.get("macs_after")),
+        Metric.EPOCHS_REACHED: float(state.epochs_reached),
+        Metric.WALL_TIME: state.wall_time(),
+        Metric.DENSE_VAL_ACC: state.dense_val_acc,
+        Metric.DENSE_TEST_ACC: state.dense_test_acc,
+    }
+
+
+def close_trial(run: TrialRun, state: TrialState, tags: dict[str, str] | None = None) -> None:
+    """Log the summary and the outcome; a diverged trial ends cleanly: the searcher sees its
+    last (poor) score, MLflow says why."""
+    summary = summary_metrics(state)
+    run.log_summary({k: v for k, v in summary.items() if loggable(v)})
+    status = Outcome.DIVERGED if state.diverged else Outcome.COMPLETED
+    run.set_tags({Tag.STATUS: status, **(tags or {})})
+    if state.diverged:
+        tune.report({**summary, "diverged": 1.0, Metric.VAL_ACC: finite_or_zero(summary)})
+
+
+def final_checkpoint_path(tc: TrialConfig, run_id: str) -> Path:
+    """Where a finished trial leaves its weights (+ masks) in the study's workdir."""
+    return Path(tc.study.workdir) / "checkpoints" / tc.study.name / f"{run_id}.pt"
+
+
+def finite_or_zero(summary: dict[str, float]) -> float:
+    value = summary.get(Metric.FINAL_VAL_ACC, float("nan"))
+    return value if math.isfinite(value) else 0.0
+
+
+def safe_ratio(before: float | None, after: float | None) -> float:
+    return float(before) / float(after) if before and after else float("nan")

@@ -1,0 +1,189 @@
+"""One trial in progress: prune a round, retrain it epoch by epoch, report every epoch.
+
+`RoundRun` holds what every step of a trial needs — its config, data, device, MLflow run and
+state — so the steps take a model and a schedule, not ten positional arguments. After every
+epoch the metrics go to MLflow (one batched call) and to Tune together with a checkpoint to
+resume from; the same loop serves prune_retrain (offset = epochs of earlier rounds) and the
+Scratch-E/B baselines (offset 0).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from ray import tune
+
+from pruning.checkpoint import save_checkpoint
+from pruning.data import DataBundle
+from pruning.methods import PruneContext, PruneTarget, prune
+from pruning.schedules import Schedule
+from pruning.train import EpochMetrics, TrainConfig, TrainResult, make_optimizer, train
+from trainables.config import TrialConfig
+from trainables.keys import Metric
+from trainables.state import TrialState
+
+CHECKPOINT_FILE = "trial.pt"
+# Test hook, config key "_fail_once" = "<marker path>:<epoch>": the trial crashes once after that
+# epoch's checkpoint, the way a lost node would; the marker file lets the retry go through.
+# Study files cannot set it (unknown fields are rejected), only a Tuner built by hand.
+FAIL_ONCE_KEY = "_fail_once"
+
+Masks = dict[str, torch.Tensor] | None
+
+
+class RunLog(Protocol):
+    """What the steps log to: a TrialRun, or a stand-in that replays into one later."""
+
+    def log_epoch(self, step: int, metrics: Mapping[str, float]) -> None: ...
+
+    def log_dict(self, obj: Any, file_name: str) -> None: ...
+
+
+@dataclass
+class RoundRun:
+    """A trial's fixed context (config, data, device, where it logs) and its moving state."""
+
+    tc: TrialConfig
+    bundle: DataBundle
+    device: str
+    run: RunLog
+    state: TrialState
+
+    def prune(self, model: torch.nn.Module, masks: Masks) -> tuple[torch.nn.Module, Masks]:
+        """Prune round `state.round` of the trial's method and target; log what was removed."""
+        tc, state = self.tc, self.state
+        target = (
+            PruneTarget(ratio=tc.ratio)
+            if tc.prune_config is None
+            else PruneTarget(config=tc.prune_config)
+        )
+        ctx = PruneContext.for_model(
+            model,
+            shape=self.bundle.shape,
+            num_classes=self.bundle.num_classes,
+            seed=tc.seed * 1000 + state.round,
+            masks=masks,
+            include_fc=tc.include_fc,
+            loss_batches=lambda: self.bundle.train_batches(
+                tc.retrain_batch_size, epoch_seed=tc.seed, device=self.device
+            ),
+        )
+        model, report = prune(model.cpu(), tc.method, target, ctx)
+        model = model.to(self.device)
+        masks = report.masks if report.masks is not None else masks
+        if masks is not None:
+            masks = {k: v.to(self.device) for k, v in masks.items()}
+        if not math.isfinite(state.dense_macs) and state.round == 1:
+            state.dense_macs = float(report.macs_before)
+        entry = {"round": state.round, **report.to_dict()}
+        state.reports.append(entry)
+        self.run.log_dict(entry, f"pruning/round{state.round:02d}.json")
+        self.run.log_epoch(
+            state.round,
+            {
+                Metric.ROUND_SPARSITY: report.sparsity_after,
+                Metric.ROUND_MACS: report.macs_after,
+                Metric.ROUND_PARAMS: report.params_after,
+            },
+        )
+        return model, masks
+
+    def train_and_report(
+        self,
+        cfg: TrainConfig,
+        model: torch.nn.Module,
+        masks: Masks,
+        opt_state: dict[str, Any] | None,
+        schedule: Schedule,
+        offset: int,
+    ) -> TrainResult:
+        """Train with `schedule` from `state.epoch`; after every epoch log the metrics and hand
+        Tune the metrics with a checkpoint to resume from."""
+        optimizer = make_optimizer(model, cfg)
+        if opt_state is not None:
+            optimizer.load_state_dict(opt_state)
+        fail_at = fail_once_epoch(self.tc.extra.get(FAIL_ONCE_KEY))
+        state = self.state
+
+        def on_epoch(m: EpochMetrics) -> bool:
+            state.epoch = m.epoch + 1
+            metrics = epoch_metrics(m, state, schedule, offset)
+            self.run.log_epoch(offset + m.epoch, {k: v for k, v in metrics.items() if loggable(v)})
+            with tempfile.TemporaryDirectory(prefix="prunetune-ckpt-") as tmp:
+                save_checkpoint(
+                    Path(tmp) / CHECKPOINT_FILE,
+                    model=model,
+                    masks=masks,
+                    optimizer=optimizer,
+                    extra={"state": state.to_dict()},
+                )
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+            if fail_at is not None and offset + m.epoch + 1 == fail_at[1]:
+                crash_once(fail_at[0])
+            return False
+
+        result = train(
+            model,
+            self.bundle,
+            schedule,
+            cfg,
+            masks=masks,
+            callback=on_epoch,
+            start_epoch=state.epoch,
+            optimizer=optimizer,
+        )
+        state.diverged = state.diverged or result.diverged
+        return result
+
+
+def epoch_metrics(
+    m: EpochMetrics, state: TrialState, schedule: Schedule, offset: int
+) -> dict[str, float]:
+    """What one epoch reports (to MLflow and Tune); updates the running bests in `state`."""
+    state.last_val, state.last_test = m.val_acc, m.test_acc
+    state.epochs_reached = offset + m.epoch + 1
+    if math.isfinite(m.val_acc) and m.val_acc > state.best_val:
+        state.best_val, state.best_test_at_best_val = m.val_acc, m.test_acc
+    last = state.last_report
+    return {
+        Metric.EPOCH: offset + m.epoch + 1,
+        "round": state.round,
+        "train_loss": m.train_loss,
+        "train_acc": m.train_acc,
+        Metric.VAL_ACC: m.val_acc,
+        Metric.TEST_ACC: m.test_acc,
+        Metric.LR: m.lr,
+        "max_lr": schedule.max_lr,
+        Metric.BEST_VAL_ACC: state.best_val,
+        Metric.TEST_AT_BEST_VAL: state.best_test_at_best_val,
+        Metric.SPARSITY: last.get("sparsity_after", float("nan")),
+        Metric.MACS: last.get("macs_after", float("nan")),
+        Metric.PARAMS: last.get("params_after", float("nan")),
+        "diverged": 0.0,
+    }
+
+
+def loggable(value: Any) -> bool:
+    """Finite numbers only: MLflow rejects NaN/inf in some stores, and they carry nothing."""
+    return isinstance(value, int | float) and math.isfinite(float(value))
+
+
+def fail_once_epoch(raw: str | None) -> tuple[Path, int] | None:
+    if not raw:
+        return None
+    marker, _, epoch = raw.rpartition(":")
+    return Path(marker), int(epoch)
+
+
+def crash_once(marker: Path) -> None:
+    if marker.exists():
+        return
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("crashed once\n")
+    raise RuntimeError(f"{FAIL_ONCE_KEY}: injected failure (marker {marker})")
