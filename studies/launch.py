@@ -1,13 +1,19 @@
-"""Launching a study: preflight checks, the MLflow parent run, Ray Tune with Optuna, resume.
+"""Launching a study: preflight checks, the lease, Ray, the stores, the phases; and resume.
 
-Order matters for "nothing half-started": every check that creates nothing runs first, then
-Ray is started, then the MLflow parent run and the Optuna study are created, then trials run.
+Order matters for "nothing half-started": every check that creates nothing runs first
+(preflight), then the driver takes the study's lease (one driver per study), then Ray is
+started or joined, then the Optuna studies are claimed for this spec and the MLflow parent run
+and the record are created, then trials run. From then on the study ends FINISHED, KILLED
+(interrupted, resumable) or FAILED in both the record and the parent run, never RUNNING.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +23,9 @@ from ray import tune
 
 from studies import records
 from studies.errors import UsageError
+from studies.lease import StudyLease
 from studies.plan import Phase, plan
-from studies.plan.search import optuna_storage
+from studies.plan.search import claim_optuna_study, optuna_storage, optuna_studies
 from studies.preflight import preflight
 from studies.ray_session import ensure_ray, set_loopback_env
 from studies.records import StudyRecord
@@ -39,28 +46,32 @@ def run_study(spec: StudySpec, *, dry_run: bool = False) -> pd.DataFrame:
     """Run a resolved StudySpec to the end; returns one row per trial (role search/oracle/…)."""
     set_loopback_env()
     preflight(spec)
-    existing = _existing(spec)
-    if existing is not None:
-        return existing
     if dry_run:
+        _existing(spec)
         return pd.DataFrame()
-    ensure_ray(spec.ray.address, spec.storage.workdir)
-    record = _open_study(spec, spec_hash(spec))
-    return _run_phases(spec, record)
+    with StudyLease(spec.storage.workdir, spec.name):
+        existing = _existing(spec)
+        if existing is not None:
+            return existing
+        ensure_ray(spec.ray.address, spec.storage.workdir)
+        record = _open_study(spec, spec_hash(spec))
+        return _run_phases(spec, record)
 
 
 def resume_study(name: str, workdir: str) -> pd.DataFrame:
     """Continue an interrupted study: finished trials are not re-run, Optuna keeps its trials."""
     set_loopback_env()
-    record = records.load_record(workdir, name)
-    if record.status == RunStatus.FINISHED:
-        raise UsageError(f"study {name!r} already finished; `prunetune show {name}` shows it")
-    spec = validate(record.spec, f"study {name!r}")
-    ensure_ray(spec.ray.address, spec.storage.workdir)
-    reopen_study_run(record.tracking_uri, record.parent_run_id)
-    record.status = RunStatus.RUNNING
-    record.save()
-    return _run_phases(spec, record)
+    records.load_record(workdir, name)  # an unknown name fails before any file is written
+    with StudyLease(workdir, name):
+        record = records.load_record(workdir, name)  # as the last driver left it
+        if record.status == RunStatus.FINISHED:
+            raise UsageError(f"study {name!r} already finished; `prunetune show {name}` shows it")
+        spec = validate(record.spec, f"study {name!r}")
+        ensure_ray(spec.ray.address, spec.storage.workdir)
+        reopen_study_run(record.tracking_uri, record.parent_run_id)
+        record.status = RunStatus.RUNNING
+        record.save()
+        return _run_phases(spec, record)
 
 
 def _existing(spec: StudySpec) -> pd.DataFrame | None:
@@ -84,14 +95,20 @@ def _existing(spec: StudySpec) -> pd.DataFrame | None:
 
 
 def _open_study(spec: StudySpec, digest: str) -> StudyRecord:
+    """The study's Optuna studies (claimed for this spec first: a conflict creates nothing),
+    its MLflow parent run, its record. Store creation is serialised per workdir: two studies
+    starting at once in a fresh workdir would race to create the SQLite schemas."""
     workdir = spec.storage.workdir
-    study_run = open_study_run(
-        spec.tracking.uri,
-        spec.tracking.experiment or spec.name,
-        spec.name,
-        digest,
-        str(Path(workdir) / "mlartifacts"),
-    )
+    with _workdir_lock(workdir):
+        for name, modes in optuna_studies(spec):
+            claim_optuna_study(spec.storage.optuna, name, digest, modes)
+        study_run = open_study_run(
+            spec.tracking.uri,
+            spec.tracking.experiment or spec.name,
+            spec.name,
+            digest,
+            str(Path(workdir) / "mlartifacts"),
+        )
     record = StudyRecord(
         name=spec.name,
         spec=spec.model_dump(mode="json"),
@@ -103,42 +120,67 @@ def _open_study(spec: StudySpec, digest: str) -> StudyRecord:
         optuna_storage=spec.storage.optuna,
         ray_storage=spec.storage.ray,
     )
-    record.save()
+    try:
+        record.save()
+    except BaseException:
+        end_study_run(record.tracking_uri, record.parent_run_id, RunStatus.FAILED)
+        raise
     return record
+
+
+@contextmanager
+def _workdir_lock(workdir: str) -> Iterator[None]:
+    path = Path(workdir) / ".stores.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _run_phases(spec: StudySpec, record: StudyRecord) -> pd.DataFrame:
     """Run the study's phases in order, skipping finished ones and restoring an interrupted
-    one from its Tune experiment state."""
-    for phase in plan(spec, record):
-        if phase.name in record.phases_done:
-            continue
-        path = str(Path(record.ray_storage) / phase.ray_name)
-        if tune.Tuner.can_restore(path):
-            tuner = tune.Tuner.restore(
-                path, trainable=phase.trainable(), resume_unfinished=True, resume_errored=True
-            )
-        else:
-            tuner = phase.build()
-        try:
-            interrupted = _fit(tuner) or _optuna_unfinished(record, phase)
-        finally:
-            kill_unfinished_trial_runs(
-                record.tracking_uri, record.experiment_id, record.parent_run_id
-            )
-        if interrupted:
-            record.status = RunStatus.KILLED
-            record.save()
-            end_study_run(record.tracking_uri, record.parent_run_id, RunStatus.KILLED)
-            raise StudyInterrupted(record.name)
-        if phase.after is not None:
-            phase.after()
-        record.phases_done.append(phase.name)
-        record.save()
-    record.status = RunStatus.FINISHED
-    record.save()
-    end_study_run(record.tracking_uri, record.parent_run_id, RunStatus.FINISHED)
+    one from its Tune experiment state. Whatever goes wrong, the record and the parent run end
+    KILLED (interrupted: resumable) or FAILED, never RUNNING."""
+    try:
+        for phase in plan(spec, record):
+            if phase.name not in record.phases_done:
+                _run_phase(phase, record)
+    except StudyInterrupted:
+        raise
+    except BaseException:
+        _end(record, RunStatus.FAILED)
+        raise
+    _end(record, RunStatus.FINISHED)
     return trials_frame(record)
+
+
+def _run_phase(phase: Phase, record: StudyRecord) -> None:
+    path = str(Path(record.ray_storage) / phase.ray_name)
+    if tune.Tuner.can_restore(path):
+        tuner = tune.Tuner.restore(
+            path, trainable=phase.trainable(), resume_unfinished=True, resume_errored=True
+        )
+    else:
+        tuner = phase.build()
+    try:
+        interrupted = _fit(tuner) or _optuna_unfinished(record, phase)
+    finally:
+        kill_unfinished_trial_runs(record.tracking_uri, record.experiment_id, record.parent_run_id)
+    if interrupted:
+        _end(record, RunStatus.KILLED)
+        raise StudyInterrupted(record.name)
+    if phase.after is not None:
+        phase.after()
+    record.phases_done.append(phase.name)
+    record.save()
+
+
+def _end(record: StudyRecord, status: RunStatus) -> None:
+    """The record and the parent run say the same; trial runs left RUNNING are swept."""
+    record.status = status
+    record.save()
+    kill_unfinished_trial_runs(record.tracking_uri, record.experiment_id, record.parent_run_id)
+    end_study_run(record.tracking_uri, record.parent_run_id, status)
 
 
 def _fit(tuner: tune.Tuner) -> bool:
@@ -160,15 +202,21 @@ def _fit(tuner: tune.Tuner) -> bool:
 
 
 def _optuna_unfinished(record: StudyRecord, phase: Phase) -> bool:
-    """A second opinion for Optuna phases: a RUNNING trial or fewer ended than asked for."""
+    """A second opinion for Optuna phases, once Tune says the phase ended: fewer trials ended
+    than asked for. A trial still RUNNING then is stale — asked for by a driver that was killed
+    before Tune's next state snapshot, so no restored trial will ever tell it — and is marked
+    FAIL (the restored searcher asks for a replacement), never left RUNNING."""
     if phase.optuna_study is None:
         return False
     study = optuna.load_study(
         study_name=phase.optuna_study, storage=optuna_storage(record.optuna_storage)
     )
-    states = [t.state for t in study.get_trials(deepcopy=False)]
-    running = states.count(optuna.trial.TrialState.RUNNING)
-    return running > 0 or len(states) - running < phase.expected
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for trial in running:
+        log.warning("Optuna trial %d of %s was left RUNNING: FAIL", trial.number, study.study_name)
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    ended = len(study.get_trials(deepcopy=False))
+    return ended < phase.expected
 
 
 class StudyInterrupted(Exception):

@@ -88,6 +88,21 @@ STUDY_CASES = [
     ("unsupported-tracking", GOOD, ["--tracking-uri", "ftp://example/x"], "tracking"),
     ("unsupported-storage", GOOD, ["--storage", "mongodb://127.0.0.1/x"], "storage"),
     ("workdir-is-a-file", GOOD, ["--workdir", "__FILE__"], "workdir"),
+    ("name-dots", GOOD, ["--set", "name=.."], "name"),
+    ("name-too-long", GOOD, ["--set", "name=" + "x" * 101], "too long"),
+    ("password-in-storage", GOOD, ["--storage", "postgresql://u:hunter2@127.0.0.1/x"], "password"),
+    ("password-in-tracking", GOOD, ["--tracking-uri", "http://u:pw@127.0.0.1:1"], "password"),
+    ("optuna-in-memory", GOOD, ["--storage", "sqlite:///:memory:"], "in-memory"),
+    ("optuna-is-a-directory", GOOD, ["--storage", "sqlite:///__DIR__"], "not a file"),
+    ("journal-empty", GOOD, ["--storage", "journal:"], "storage.optuna"),
+    ("journal-under-proc", GOOD, ["--storage", "journal:/proc/x.log"], "kernel filesystem"),
+    ("tracking-in-memory", GOOD, ["--tracking-uri", "sqlite:///:memory:"], "tracking.uri"),
+    (
+        "one-sqlite-for-both",
+        GOOD,
+        ["--storage", "sqlite:///__DIR__/one.db", "--tracking-uri", "sqlite:///__DIR__/one.db"],
+        "its own file",
+    ),
     (
         "multi-objective-grid",
         _edit('sampler = "random"', 'sampler = "grid"\nobjective = ["val_acc", "macs"]'),
@@ -98,6 +113,7 @@ STUDY_CASES = [
 
 COMMAND_CASES = [
     ("no-such-study-file", ["run", "/nonexistent/study.toml"], "study.toml"),
+    ("undecodable-study-file", ["run", "__BINARY__"], "UTF-8"),
     ("schedule-unknown", ["schedule", "clrr", "--epochs", "10"], "clrr"),
     ("schedule-epochs-zero", ["schedule", "clr", "--epochs", "0"], "--epochs"),
     ("schedule-no-epochs", ["schedule", "clr"], "--epochs"),
@@ -166,6 +182,7 @@ def test_bad_study_is_one_line_exit_2(
         blocker.write_text("x")
         extra = [str(blocker / "sub") if a == "__FILE__" else a for a in extra]
         workdir = None
+    extra = [a.replace("__DIR__", str(tmp_path)) for a in extra]
     args = ["run", str(study), *extra]
     if workdir is not None:
         args += ["--workdir", str(workdir)]
@@ -181,6 +198,9 @@ def test_bad_study_is_one_line_exit_2(
 )
 def test_bad_command_is_one_line_exit_2(args, needle, tmp_path: Path, capsys) -> None:
     """A bad command line: one line naming the argument and the choices, exit 2."""
-    args = [str(tmp_path) if a == "__WORKDIR__" else a for a in args]
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b'name = "x"\n\xff\xfe\x00garbage')
+    swap = {"__WORKDIR__": str(tmp_path), "__BINARY__": str(binary)}
+    args = [swap.get(a, a) for a in args]
     code = main(args)
     _assert_one_line_exit_2(code, capsys.readouterr().err, needle)

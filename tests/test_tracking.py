@@ -258,20 +258,20 @@ def _closed_port() -> int:
 
 def test_check_unreachable_http_is_one_line() -> None:
     """A closed loopback port: one line naming the URI and how to fix it."""
-    from trainables.tracking_check import check_tracking_reachable
+    from studies.preflight import check_tracking_reachable
 
     uri = f"http://127.0.0.1:{_closed_port()}"
     with pytest.raises(ValueError, match="not reachable") as info:
         check_tracking_reachable(uri)
     message = str(info.value)
     assert "\n" not in message
-    assert message.startswith(f"tracking URI {uri}: not reachable (")
+    assert message.startswith(f"tracking.uri: tracking URI {uri}: not reachable (")
     assert message.endswith("start `mlflow server` or pass --tracking-uri")
 
 
 def test_check_unsupported_scheme_lists_valid() -> None:
     """An unknown scheme: one line listing the supported ones."""
-    from trainables.tracking_check import check_tracking_reachable
+    from studies.preflight import check_tracking_reachable
 
     for uri in ("ftp://example/x", "mlruns", ""):
         with pytest.raises(ValueError, match="unsupported scheme") as info:
@@ -282,14 +282,14 @@ def test_check_unsupported_scheme_lists_valid() -> None:
 
 def test_check_sqlite_and_server(tmp_path: Path, mlflow_server: str) -> None:
     """A creatable sqlite path and a live server pass; a path below a file does not."""
-    from trainables.tracking_check import check_tracking_reachable
+    from studies.preflight import check_tracking_reachable
 
     check_tracking_reachable(f"sqlite:///{tmp_path / 'not' / 'yet' / 'mlflow.db'}")
     check_tracking_reachable(mlflow_server)
     assert not (tmp_path / "not").exists()
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(ValueError, match="is a file, not a directory"):
+    with pytest.raises(ValueError, match="is not a directory"):
         check_tracking_reachable(f"sqlite:///{blocker / 'mlflow.db'}")
 
 

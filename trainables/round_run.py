@@ -44,6 +44,8 @@ class RunLog(Protocol):
 
     def log_dict(self, obj: Any, file_name: str) -> None: ...
 
+    def pending_rows(self) -> list[list[Any]]: ...
+
 
 @dataclass
 class RoundRun:
@@ -115,6 +117,7 @@ class RoundRun:
             state.epoch = m.epoch + 1
             metrics = epoch_metrics(m, state, schedule, offset)
             self.run.log_epoch(offset + m.epoch, {k: v for k, v in metrics.items() if loggable(v)})
+            state.pending_metrics = self.run.pending_rows()  # a retry sends what MLflow lacks
             with tempfile.TemporaryDirectory(prefix="prunetune-ckpt-") as tmp:
                 save_checkpoint(
                     Path(tmp) / CHECKPOINT_FILE,

@@ -21,7 +21,8 @@ from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from trainables.keys import END_STATUSES, RunStatus, Tag
+from trainables.keys import END_STATUSES, Outcome, RunStatus, Tag
+from trainables.outbox import MetricOutbox
 from trainables.query import unfinished_run_named
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,9 @@ class TrialRun(_Run):
     def __init__(self, client: MlflowClient, tracking_uri: str, run: Run) -> None:
         super().__init__(client, tracking_uri, run)
         self._logged: dict[str, dict[int, float]] = {}
+        self.outbox = MetricOutbox(self._store_batch, self._remember, chunk=BATCH_METRICS)
+        # The tags the run had when this attempt attached to it (empty for a new run).
+        self.previous_tags: dict[str, str] = {}
 
     @classmethod
     def open(
@@ -183,6 +187,7 @@ class TrialRun(_Run):
         else:
             client.update_run(run.info.run_id, status=RunStatus.RUNNING)
             self = cls(client, tracking_uri, run)
+            self.previous_tags = dict(run.data.tags)
             self._load_history(run)
             self.set_tags(tags)
         self._log_params(flatten(params or {}), run.data.params)
@@ -207,23 +212,46 @@ class TrialRun(_Run):
         for chunk in _chunks(items, BATCH_PARAMS_TAGS):
             self.client.log_batch(self.run_id, params=list(chunk))
 
+    @property
+    def closed_out(self) -> bool:
+        """An earlier attempt already closed this trial (summary, outcome, artifacts): a
+        restored trial must not do it again."""
+        return self.previous_tags.get(Tag.STATUS) in (Outcome.COMPLETED, Outcome.DIVERGED)
+
     def logged_steps(self, key: str) -> list[int]:
         """Steps at which `key` is known to be logged (this session and, after reattach, before)."""
         return sorted(self._logged.get(_key(key), {}))
 
+    def pending_rows(self) -> list[list[Any]]:
+        """Metrics not yet stored (MLflow away), as rows for the trial's checkpoint."""
+        return self.outbox.rows()
+
+    def resend(self, rows: list[list[Any]]) -> None:
+        """Queue what an earlier attempt of this trial could not store."""
+        self.outbox.restore(rows, self.has)
+
+    def has(self, key: str, step: int) -> bool:
+        """The store holds `key` at `step` (as far as this run knows)."""
+        return int(step) in self._logged.get(_key(key), {})
+
     def log_epoch(self, step: int, metrics: Mapping[str, float]) -> None:
-        """One log_batch call for the epoch; (metric, step) pairs already logged are skipped."""
+        """Queue the epoch's metrics and send the queue in one batch, failing fast: if MLflow
+        is away they wait for the next epoch (trainables.outbox). (metric, step) pairs already
+        stored or queued are skipped."""
         step, stamp = int(step), _now_ms()
         batch = [
             Metric(_key(k), float(v), stamp, step)
             for k, v in metrics.items()
-            if step not in self._logged.get(_key(k), {})
+            if not self.has(k, step) and not self.outbox.queued(_key(k), step)
         ]
-        self._send(batch)
+        self.outbox.put(batch)
+        self.outbox.try_send()
 
     def log_summary(self, metrics: Mapping[str, float]) -> None:
         """Final values at the run's last step, so they are the 'latest' values MLflow shows;
-        a value identical to what that step already holds is not logged twice."""
+        a value identical to what that step already holds is not logged twice. Flushes
+        everything queued first, with patience (the trial is ending)."""
+        self.outbox.flush()
         last = max((max(s) for s in self._logged.values() if s), default=0)
         stamp, batch = _now_ms(), []
         for name, value in metrics.items():
@@ -234,15 +262,14 @@ class TrialRun(_Run):
                     continue
                 step += 1
             batch.append(Metric(key, value, stamp, step))
-        self._send(batch)
+        self.outbox.put(batch)
+        self.outbox.flush()
 
-    def _send(self, batch: list[Metric]) -> None:
-        if not batch:
-            return
-        for chunk in _chunks(batch, BATCH_METRICS):
-            self.client.log_batch(self.run_id, metrics=list(chunk))
-        for metric in batch:  # recorded only once stored, so a failed call can be retried
-            self._logged.setdefault(metric.key, {})[metric.step] = metric.value
+    def _store_batch(self, batch: list[Metric]) -> None:
+        self.client.log_batch(self.run_id, metrics=batch)
+
+    def _remember(self, metric: Metric) -> None:
+        self._logged.setdefault(metric.key, {})[metric.step] = metric.value
 
 
 def _same(a: float, b: float) -> bool:

@@ -75,6 +75,7 @@ def scratch_train(config: dict[str, Any]) -> None:
         run_id=state.run_id,
     )
     state.run_id = run.run_id
+    run.resend(state.pending_metrics)
     with run:
         deferred.replay(run)
         # Network slimming's BN-γ penalty served the dense model's channel selection; the pruned
@@ -87,9 +88,10 @@ def scratch_train(config: dict[str, Any]) -> None:
             if state.epoch < epochs and not state.diverged:
                 rr = RoundRun(tc, bundle, device, run, state)
                 rr.train_and_report(cfg, model, masks, opt_state, schedule, offset=0)
-        title = f"{schedule.name} (from scratch)"
-        log_trial_artifacts(run, tc, model, masks, state.reports, [schedule], title)
-        close_trial(run, state)
+        if not run.closed_out:  # a restored trial that an earlier attempt closed
+            title = f"{schedule.name} (from scratch)"
+            log_trial_artifacts(run, tc, model, masks, state.reports, [schedule], title)
+            close_trial(run, state)
 
 
 def _pruned_from_scratch(rr: RoundRun, dense: nn.Module) -> tuple[nn.Module, Masks]:
@@ -114,6 +116,9 @@ class _DeferredRun:
 
     def log_epoch(self, *args: Any) -> None:
         self.calls.append(("log_epoch", args))
+
+    def pending_rows(self) -> list[list[Any]]:
+        return []
 
     def replay(self, run: TrialRun) -> None:
         for name, args in self.calls:

@@ -28,6 +28,7 @@ class TrialState:
     dense_test_acc: float = float("nan")
     reports: list[dict[str, Any]] = field(default_factory=list)
     diverged: bool = False
+    pending_metrics: list[list[Any]] = field(default_factory=list)  # not yet in MLflow
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)

@@ -12,7 +12,6 @@ from mlflow.tracking import MlflowClient
 from trainables.keys import RunStatus, Tag
 from trainables.query import nested_runs
 from trainables.runs import StudyRun, terminate
-from trainables.tracking_check import scheme_of
 
 
 def _version() -> str:
@@ -25,7 +24,7 @@ def _version() -> str:
 def _artifact_location(tracking_uri: str, artifact_root: str) -> str | None:
     """A server stores artifacts where its --artifacts-destination says; a database store
     would otherwise put them under ./mlruns of whatever directory the process runs in."""
-    if scheme_of(tracking_uri) in ("http", "https"):
+    if tracking_uri.startswith(("http://", "https://")):
         return None
     root = Path(artifact_root).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)

@@ -51,6 +51,7 @@ def prune_retrain(config: dict[str, Any]) -> None:
         run_id=state.run_id,
     )
     state.run_id = run.run_id
+    run.resend(state.pending_metrics)
     rr = RoundRun(tc, bundle, device, run, state)
     with run:
         with tracked_outcome(run, state):
@@ -115,6 +116,8 @@ def _run_rounds(
 
 def _finish(rr: RoundRun, run: TrialRun, model: torch.nn.Module, masks: Masks) -> None:
     tc, state = rr.tc, rr.state
+    if run.closed_out:  # restored after an earlier attempt closed it: nothing to log twice
+        return
     path = final_checkpoint_path(tc, run.run_id)
     extra = {"trial": tc.params()["trial"], "dense_macs": state.dense_macs}
     save_checkpoint(path, model=model.cpu(), masks=masks, extra=extra)

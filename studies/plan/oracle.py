@@ -21,7 +21,13 @@ from studies.plan.search import optuna_storage
 from studies.records import StudyRecord
 from studies.results.runs import oracle_round_winners
 from studies.spec import StudySpec
-from studies.spec.derived import grid_points, oracle_constants, oracle_grid, rounds
+from studies.spec.derived import (
+    grid_points,
+    oracle_constants,
+    oracle_grid,
+    oracle_study_name,
+    rounds,
+)
 from trainables.keys import Metric, Role, Tag
 from trainables.runs import StudyRun, TrialRun
 from trainables.trial import prune_retrain
@@ -34,7 +40,7 @@ def oracle_phases(spec: StudySpec, record: StudyRecord) -> list[Phase]:
 def _round_phase(spec: StudySpec, record: StudyRecord, k: int) -> Phase:
     trainable = trainable_factory(spec, prune_retrain)
     grid = oracle_grid(spec)
-    study_name = f"{spec.name}.round{k}"
+    study_name = oracle_study_name(spec.name, k)
     ray_name = f"{spec.name}-oracle-r{k}"
 
     def build() -> tune.Tuner:

@@ -36,6 +36,8 @@ from studies.spec import OBJECTIVES, StudySpec
 from studies.spec.derived import (
     asha_max_t,
     is_conditional,
+    oracle_study_name,
+    rounds,
     schedules_with_max_lr,
     search_grid,
     search_trials,
@@ -131,6 +133,39 @@ def optuna_storage(url: str) -> optuna.storages.BaseStorage:
     if path is not None:
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     return optuna.storages.RDBStorage(url)
+
+
+SPEC_HASH_ATTR = "prunetune.spec_hash"
+
+
+def claim_optuna_study(url: str, name: str, spec_hash: str, modes: list[str]) -> None:
+    """Create the named Optuna study for this spec, or check that the existing one is this
+    spec's: a study is found by name, and trials of two specs must never mix in one study."""
+    storage = optuna_storage(url)
+    directions = ["minimize" if m == "min" else "maximize" for m in modes]
+    study = optuna.create_study(
+        storage=storage, study_name=name, directions=directions, load_if_exists=True
+    )
+    owner = study.user_attrs.get(SPEC_HASH_ATTR)
+    if owner is None and not study.trials:
+        study.set_user_attr(SPEC_HASH_ATTR, spec_hash)
+        return
+    if owner != spec_hash:
+        whose = f"spec {owner}" if owner else "no prunetune spec"
+        raise UsageError(
+            f"storage.optuna: Optuna study {name!r} in {url} belongs to {whose}, not to this "
+            f"spec ({spec_hash}); choose another study name (--set name=...) or storage"
+        )
+    if [d.name.lower() for d in study.directions] != directions:
+        raise UsageError(f"storage.optuna: Optuna study {name!r} optimises other objectives")
+
+
+def optuna_studies(spec: StudySpec) -> list[tuple[str, list[str]]]:
+    """(Optuna study name, modes) of every Optuna study the spec's phases use."""
+    if spec.kind == "oracle":
+        return [(oracle_study_name(spec.name, k), ["max"]) for k in range(1, rounds(spec) + 1)]
+    _, mode = objective_metrics(spec)
+    return [(spec.name, list(mode) if isinstance(mode, list) else [mode])]
 
 
 def make_search_alg(spec: StudySpec) -> OptunaSearch:

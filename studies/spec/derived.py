@@ -141,6 +141,11 @@ def search_trials(spec: StudySpec) -> int:
 # --- the oracle's grid --------------------------------------------------------------------------
 
 
+def oracle_study_name(study: str, round_index: int) -> str:
+    """The Optuna study of one oracle round (one per round, in the study's storage)."""
+    return f"{study}.round{round_index}"
+
+
 def oracle_values(oracle: OracleSection) -> list[float]:
     """The oracle's max LRs: the explicit grid, else `points` log-spaced from low to high."""
     if oracle.grid:

@@ -10,6 +10,7 @@ import importlib
 import math
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -204,14 +205,28 @@ def _url(prefixes: tuple[str, ...], what: str, valid: str) -> Any:
     def check(value: str) -> str:
         if value and not value.startswith(prefixes):
             raise invalid(f"unsupported {what} {value!r}", valid)
+        if "://" in value and urlsplit(value).password:
+            # The URL is recorded (study record, MLflow params, Tune's state, logs): a password
+            # in it would be written everywhere. Both drivers read it from the environment.
+            raise invalid(
+                f"the {what} carries a password, which would be recorded with the study",
+                "the URL without it; the password in PGPASSWORD or ~/.pgpass (PostgreSQL), "
+                "MLFLOW_TRACKING_PASSWORD (MLflow server)",
+            )
         return value
 
     return Annotated[str, AfterValidator(check)]
 
 
+STUDY_NAME_MAX = 100  # it names files, Optuna studies and MLflow experiments and runs
+
+
 def _study_name(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
-        raise invalid(f"bad study name {value!r}", "letters, digits, '_', '.', '-'")
+    valid = f"1-{STUDY_NAME_MAX} letters, digits, '_', '.', '-', not starting with '.'"
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", value) or value.startswith("."):
+        raise invalid(f"bad study name {value!r}", valid)
+    if len(value) > STUDY_NAME_MAX:
+        raise invalid(f"study name of {len(value)} characters is too long", valid)
     return value
 
 

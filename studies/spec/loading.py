@@ -97,7 +97,14 @@ def resolve(
 def _read_source(source: str) -> tuple[str, str]:
     path = Path(source).expanduser()
     if path.is_file():
-        return path.read_text(encoding="utf-8"), source
+        try:
+            return path.read_text(encoding="utf-8"), source
+        except UnicodeDecodeError as err:
+            raise SpecError(
+                f"{source}: not a UTF-8 text file (byte {err.start}); valid: a TOML study file"
+            ) from None
+        except OSError as err:
+            raise SpecError(f"{source}: cannot read it ({err.strerror or err})") from None
     presets = [name for name, _ in list_presets()]
     if source in presets:
         preset = resources.files("studies.presets") / f"{source}.toml"
