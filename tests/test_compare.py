@@ -95,7 +95,7 @@ def known_frame() -> pd.DataFrame:
         rows.append(run(f"ft{seed}", schedule="ft", seed=seed, val=0.88, test=FT_TEST[seed]))
         rows.append(
             run(f"sb{seed}", role="baseline", schedule="step", baseline="scratch-b", seed=seed,
-                test=SCRATCH_TEST[seed], epochs=9)
+                val=0.89, test=SCRATCH_TEST[seed], epochs=9)
         )  # fmt: skip
         rows.append(
             run(f"or{seed}", role="oracle", schedule="clr", seed=seed, val=0.91,
@@ -137,14 +137,17 @@ def test_gaps_to_oracle_winner_and_dense_model_in_points() -> None:
     assert clr["gap_dense"] == pytest.approx(-3.0)
 
 
-def test_welch_p_value_equals_scipy_and_best_schedule_is_chosen_by_mean_test() -> None:
-    """The best schedule is the top mean; others get scipy's Welch p-value against it."""
+def test_welch_p_value_equals_scipy_against_the_validation_reference() -> None:
+    """clr has the best mean validation accuracy: it is the reference; others get scipy's
+    Welch p-value against it (the reference itself has none)."""
     table = compare(known_frame()).table
     clr, ft, scratch = row(table, "clr"), row(table, "ft"), row(table, "scratch-b")
-    assert bool(clr["best"]) and not bool(ft["best"]) and not bool(scratch["best"])
-    assert math.isnan(clr["p_value"]) and "best of group" in clr["note"]
+    assert bool(clr["reference"]) and not bool(ft["reference"]) and not bool(scratch["reference"])
+    assert set(table["ref_schedule"]) == {"clr"}
+    assert math.isnan(clr["p_value"]) and math.isnan(clr["delta_ref"])
     expected = stats.ttest_ind([88, 90, 89], [91, 92, 93], equal_var=False).pvalue
     assert ft["p_value"] == pytest.approx(expected)
+    assert ft["delta_ref"] == pytest.approx(-3.0)
     assert welch_p([88, 90, 89], [91, 92, 93]) == pytest.approx(expected)
 
 
@@ -159,27 +162,31 @@ def test_baselines_are_rows_of_the_budget_group_with_their_own_epochs() -> None:
     assert scratch["p_value"] == pytest.approx(expected)
 
 
-def test_one_seed_gives_nan_std_and_p_value_with_notes() -> None:
-    """With a single seed std and p are NaN, the rows say why and nothing crashes."""
+def test_one_seed_gives_nan_std_and_p_value_with_one_report_note() -> None:
+    """With a single seed std and p are NaN; the report says why once, not on every row."""
     frame = known_frame()
     one = frame[frame["tags.seed"] == "0"]
     comparison = compare(one)
     ft = row(comparison.table, "ft")
     assert ft["n"] == 1 and math.isnan(ft["test_acc_std"]) and math.isnan(ft["p_value"])
-    assert "n < 2: no t-test" in ft["note"] and "1 seed: no std" in ft["note"]
-    assert any("fewer than 2 seeds" in n for n in comparison.notes)
+    assert (comparison.table["note"] == "").all()
+    assert [n for n in comparison.notes if "fewer than 2 seeds" in n] == [
+        "3 row(s) with fewer than 2 seeds: no std",
+        "2 comparison(s) with fewer than 2 seeds on a side: Δ without CI; p, p (Holm), g blank",
+    ]
 
 
-def test_missing_oracle_and_dense_runs_are_noted_not_fatal() -> None:
-    """Without oracle or pretrain runs the gaps are NaN and both tables and notes say so."""
+def test_missing_oracle_and_dense_runs_are_not_fatal_and_not_on_rows() -> None:
+    """Without oracle or pretrain runs the gaps are NaN; rows say nothing about it, one report
+    note covers the dense runs and the header (not the notes) says "oracle: none"."""
     frame = known_frame()
     frame = frame[~frame["tags.role"].isin(["oracle", "pretrain"])]
     comparison = compare(frame)
     clr = row(comparison.table, "clr")
     assert math.isnan(clr["gap_oracle"]) and math.isnan(clr["gap_dense"])
-    assert "no oracle" in clr["note"] and "no dense run" in clr["note"]
-    assert any("no oracle runs" in n for n in comparison.notes)
-    assert any("no dense" in n for n in comparison.notes)
+    assert (comparison.table["note"] == "").all()
+    assert not any("oracle" in n for n in comparison.notes)
+    assert sum("no dense" in n for n in comparison.notes) == 1
 
 
 def test_oracle_from_another_study_replaces_the_studys_own() -> None:
@@ -248,7 +255,7 @@ def test_per_round_table_from_histories_with_oracle_per_round() -> None:
     assert scyc2["oracle_acc"] == pytest.approx(89.0)  # 0.93 − 0.04
     assert scyc2["gap_oracle"] == pytest.approx(0.0)
     assert scyc2["sparsity"] == pytest.approx(1 - 0.8**2)
-    assert bool(scyc2["best"])
+    assert bool(scyc2["reference"])
     # The main table compares the final round against the oracle's last round.
     final = row(comparison.table, "scyc")
     assert final["round"] == R and final["oracle_acc"] == pytest.approx(87.0)
@@ -302,14 +309,17 @@ def test_report_files_for_an_iterative_study(tmp_path: Path) -> None:
     assert "## Per round" in text and "max_lr_rounds.png" in text
 
 
-def test_report_without_oracle_or_dense_says_so_in_notes(tmp_path: Path) -> None:
-    """The Notes section of report.md lists the missing oracle and dense runs."""
+def test_report_without_oracle_says_none_in_header_and_notes_dense_once(tmp_path: Path) -> None:
+    """report.md: header "oracle: none", no oracle columns; Notes list the missing dense runs and
+    the single-seed rows once each."""
     frame = known_frame()
     frame = frame[~frame["tags.role"].isin(["oracle", "pretrain"])]
     comparison = compare(frame[frame["tags.seed"] == "0"])
     text = write_report(comparison, tmp_path, name="x", spec=SPEC, trials=frame).read_text()
-    notes = text.split("## Notes")[1]
-    assert "no oracle runs" in notes and "no dense" in notes and "fewer than 2 seeds" in notes
+    header, notes = text.split("## Main table")[0], text.split("## Notes")[1]
+    assert "oracle: none" in header and "this study" not in header
+    assert "oracle %" not in text and "Δ oracle" not in text
+    assert notes.count("no dense") == 1 and notes.count("row(s) with fewer than 2 seeds") == 1
 
 
 # --- the command ----------------------------------------------------------------------------

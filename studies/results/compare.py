@@ -8,17 +8,24 @@ Selection follows SCIENCE.md §4: per (method, target, budget, schedule, seed) t
 best final *validation* accuracy is kept (that is where a sampled max LR gets chosen), and its
 final *test* accuracy is what the tables report. The oracle's max LR is chosen the same way, per
 (method, target, epochs, seed, round), by the oracle itself (tag ``oracle_winner``).
+
+Statistics (studies.results.stats): within each group (method, target, budget, round) the
+*reference* is the schedule with the best mean validation accuracy (`reference_row`), so test
+accuracy never decides what everything is tested against. Each other row gets, on test accuracy
+over seeds: Δ = its mean − the reference's (points) with a Welch 95 % CI, Welch's p, and Hedges'
+g. The p-values of one report form one family: main and per-round tables together are
+Holm-adjusted (`adjust_family`), the conservative reading of "all comparisons of a report"
+(an iterative study's last round is a row of both tables, so its tests count twice: erring
+on the conservative side rather than matching rows whose accuracies may differ).
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from studies.errors import UsageError
 from studies.results.runs import (
@@ -26,7 +33,10 @@ from studies.results.runs import (
     select_trials,
     tidy_trials,
 )
+from studies.results.stats import hedges_g, holm, welch, welch_p
 from trainables.keys import Metric, Role
+
+__all__ = ["Comparison", "adjust_family", "compare", "reference_row", "welch_p"]
 
 # (run_id, metric key) -> [(step, value), ...]; step = round index for the round_* histories.
 HistoryFetch = Callable[[str, str], Sequence[tuple[int, float]]]
@@ -40,6 +50,8 @@ ROUND_METRICS = {
     Metric.ROUND_MAX_LR: "max_lr",
 }
 PERCENT = 100.0
+VAL_TIE_DECIMALS = 9  # mean validation accuracies equal to 1e-9 points are a tie
+EFFECT_COLUMNS = ["delta_ref", "delta_ref_low", "delta_ref_high", "p_value", "hedges_g"]
 TABLE_COLUMNS = [
     *ROW,
     "role",
@@ -55,9 +67,15 @@ TABLE_COLUMNS = [
     "gap_oracle",
     "dense_acc",
     "gap_dense",
-    "best",
-    "p_value",
-    "note",
+    "reference",  # this row is its group's reference (best mean validation accuracy)
+    "ref_schedule",  # the group's reference schedule ("" when the group has none)
+    "delta_ref",  # mean test acc − the reference's, points
+    "delta_ref_low",  # Welch–Satterthwaite 95 % CI of delta_ref
+    "delta_ref_high",
+    "p_value",  # two-sided Welch t-test against the reference, raw
+    "p_holm",  # p_value Holm-adjusted over every test of the report
+    "hedges_g",  # bias-corrected standardized difference against the reference
+    "note",  # only what is specific to this row; report-wide notes are in Comparison.notes
 ]
 
 
@@ -70,7 +88,8 @@ class Comparison:
     max_lr_rounds: pd.DataFrame  # per round: each schedule's max LR and the oracle's choice
     selected: pd.DataFrame  # the selected trial per SEED_KEY (tidy columns, plus budget)
     oracle: pd.DataFrame  # oracle winners: method, target, epochs, seed, round, accs, max_lr
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # report-wide, each said once
+    family_size: int = 0  # the tests Holm adjusts for: every non-NaN p of table and rounds
 
     @property
     def iterative(self) -> bool:
@@ -97,8 +116,9 @@ def compare(
     per_round = round_trials(selected, fetch) if fetch is not None else pd.DataFrame()
     rounds = build_table(with_budgets(per_round), oracle, dense) if len(per_round) else _empty()
     max_lrs = max_lr_by_round(with_budgets(per_round), oracle) if len(per_round) else _empty()
-    notes += _global_notes(table, oracle, dense, selected, fetch)
-    return Comparison(table, rounds, max_lrs, with_budgets(selected), oracle, notes)
+    (table, rounds), family = adjust_family([table, rounds])
+    notes += _global_notes(table, rounds, oracle, dense, selected, fetch)
+    return Comparison(table, rounds, max_lrs, with_budgets(selected), oracle, notes, family)
 
 
 def dense_by_seed(tidy: pd.DataFrame) -> pd.Series:
@@ -115,7 +135,7 @@ def with_budgets(selected: pd.DataFrame) -> pd.DataFrame:
 
     Scratch-E/B train for their own epoch counts, so they would never share a group with the
     retrained schedules; placing them in each budget group of the same (method, target) lets
-    the table test them against the best schedule at that budget (SCIENCE.md §5, finding 3).
+    the table test them against the reference schedule at that budget (SCIENCE.md §5, finding 3).
     """
     if selected.empty:
         return selected.assign(budget=pd.Series(dtype=float))
@@ -145,7 +165,9 @@ def round_trials(selected: pd.DataFrame, fetch: HistoryFetch) -> pd.DataFrame:
 
 
 def build_table(sel: pd.DataFrame, oracle: pd.DataFrame, dense: pd.Series) -> pd.DataFrame:
-    """Mean ± std over seeds per ROW, gaps to oracle and dense, Welch test against the best."""
+    """Mean ± std over seeds per ROW, gaps to oracle and dense, and each row against its
+    group's reference (`against_reference`). p_holm stays NaN here: its family is the whole
+    report, so `compare` fills it in with `adjust_family`."""
     rows = []
     for key, g in sel.groupby(ROW, sort=True, dropna=False):
         acc = PERCENT * g["test_acc"].to_numpy(float)
@@ -164,8 +186,6 @@ def build_table(sel: pd.DataFrame, oracle: pd.DataFrame, dense: pd.Series) -> pd
             _values=acc,
             _notes=notes,
         )
-        if len(acc) < 2:
-            notes.append("1 seed: no std")
         row["oracle_acc"] = _oracle_acc(row, oracle, notes)
         row["dense_acc"] = _dense_acc(row["seeds"], dense, notes)
         rows.append(row)
@@ -174,39 +194,67 @@ def build_table(sel: pd.DataFrame, oracle: pd.DataFrame, dense: pd.Series) -> pd
         return _empty()
     table["gap_oracle"] = table["test_acc_mean"] - table["oracle_acc"]
     table["gap_dense"] = table["test_acc_mean"] - table["dense_acc"]
-    table = _against_best(table)
+    table = against_reference(table)
+    table["p_holm"] = np.nan
     table["note"] = table["_notes"].map("; ".join)
     return table[TABLE_COLUMNS]
 
 
-def _against_best(table: pd.DataFrame) -> pd.DataFrame:
-    """Mark the best schedule of each group (mean test acc) and Welch-test the others against it."""
-    table = table.assign(best=False, p_value=np.nan)
+def reference_row(group: pd.DataFrame) -> Hashable | None:
+    """The index of a group's reference row: the best mean validation accuracy over seeds of
+    the selected trials. Ties (equal to 1e-9 points) go to the row with more seeds (its mean is
+    the better estimate), then to the alphabetically first schedule, so the choice is
+    reproducible and never looks at test accuracy. None when no row has a validation accuracy.
+    """
+    ranked = group[group["val_acc_mean"].notna()]
+    if ranked.empty:
+        return None
+    ranked = ranked.assign(_val=ranked["val_acc_mean"].round(VAL_TIE_DECIMALS))
+    ranked = ranked.sort_values(
+        ["_val", "n", "schedule"], ascending=[False, False, True], kind="stable"
+    )
+    return ranked.index[0]
+
+
+def against_reference(table: pd.DataFrame) -> pd.DataFrame:
+    """Per GROUP mark the reference (`reference_row`) and compare every other row with it on
+    test accuracy over seeds: Δ with its Welch 95 % CI, Welch's p and Hedges' g (stats.py)."""
+    table = table.assign(reference=False, ref_schedule="")
+    table[EFFECT_COLUMNS] = np.nan
     for _, index in table.groupby(GROUP, sort=False, dropna=False).groups.items():
-        best = table.loc[index, "test_acc_mean"].idxmax()
-        table.loc[best, "best"] = True
-        table.loc[best, "_notes"].insert(0, "best of group")
-        for i in index:
-            if i == best:
-                continue
-            p_value = welch_p(table.loc[i, "_values"], table.loc[best, "_values"])
-            table.loc[i, "p_value"] = p_value
-            if np.isnan(p_value):
-                table.loc[i, "_notes"].append("n < 2: no t-test")
+        ref = reference_row(table.loc[index])
+        if ref is None:
+            continue
+        table.loc[index, "ref_schedule"] = table.at[ref, "schedule"]
+        table.at[ref, "reference"] = True
+        tied = table.loc[index, "val_acc_mean"].round(VAL_TIE_DECIMALS)
+        if (tied == round(table.at[ref, "val_acc_mean"], VAL_TIE_DECIMALS)).sum() > 1:
+            table.at[ref, "_notes"].append("reference by tie rule: equal val, more seeds, name")
+        ref_values = table.at[ref, "_values"]
+        for i in index.drop(ref):
+            values = table.at[i, "_values"]
+            w = welch(values, ref_values)
+            effects = [w.diff, w.low, w.high, w.p, hedges_g(values, ref_values)]
+            table.loc[i, EFFECT_COLUMNS] = effects
     return table
 
 
-def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sided Welch t-test p-value; NaN when either side has fewer than 2 values."""
-    if len(a) < 2 or len(b) < 2:
-        return float("nan")
-    with warnings.catch_warnings():  # zero variance on both sides: scipy warns, returns NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+def adjust_family(tables: Sequence[pd.DataFrame]) -> tuple[list[pd.DataFrame], int]:
+    """Holm-adjust the `p_value`s of all `tables` as one family (all tests of one report) into
+    `p_holm`; NaN p-values (untested rows, references) are no members. Returns the tables and
+    the family size m."""
+    p_values = [t["p_value"].to_numpy(float) for t in tables]
+    adjusted = holm(np.concatenate(p_values)) if p_values else np.array([])
+    out, start = [], 0
+    for table, p in zip(tables, p_values, strict=True):
+        out.append(table.assign(p_holm=adjusted[start : start + len(p)]))
+        start += len(p)
+    return out, int(np.count_nonzero(~np.isnan(adjusted)))
 
 
 def _oracle_acc(row: dict, oracle: pd.DataFrame, notes: list[str]) -> float:
-    """Oracle test acc for the row's (method, target, budget, round), over the row's seeds."""
+    """Oracle test acc for the row's (method, target, budget, round), over the row's seeds.
+    A missing oracle is said once per report (`_global_notes`), not on every row."""
     match = oracle[
         (oracle["method"] == row["method"])
         & (oracle["target"] == row["target"])
@@ -214,7 +262,6 @@ def _oracle_acc(row: dict, oracle: pd.DataFrame, notes: list[str]) -> float:
         & (oracle["round"] == row["round"])
     ]
     if match.empty:
-        notes.append("no oracle")
         return np.nan
     same = match[match["seed"].isin(row["seeds"])]
     if same.empty:
@@ -228,7 +275,6 @@ def _oracle_acc(row: dict, oracle: pd.DataFrame, notes: list[str]) -> float:
 def _dense_acc(seeds: tuple[int, ...], dense: pd.Series, notes: list[str]) -> float:
     present = [s for s in seeds if s in dense.index]
     if not present:
-        notes.append("no dense run")
         return np.nan
     if len(present) < len(seeds):
         notes.append(f"dense for seeds {_seeds(present)} only")
@@ -258,7 +304,7 @@ def max_lr_by_round(per_round: pd.DataFrame, oracle: pd.DataFrame) -> pd.DataFra
     return table.merge(picked.reset_index(), on=key, how="left")
 
 
-# --- notes ----------------------------------------------------------------------------------
+# --- notes: each said once per report ------------------------------------------------------
 
 
 def _skipped_note(tidy: pd.DataFrame) -> list[str]:
@@ -269,20 +315,44 @@ def _skipped_note(tidy: pd.DataFrame) -> list[str]:
     return [f"{skipped} trial run(s) skipped: failed, killed, unfinished or no final_test_acc"]
 
 
-def _global_notes(table, oracle, dense, selected, fetch) -> list[str]:
+def _global_notes(table, rounds, oracle, dense, selected, fetch) -> list[str]:
     notes = []
-    if oracle.empty:
-        notes.append("no oracle runs: oracle_acc and gap_oracle are NaN")
-    elif table["oracle_acc"].isna().any():
-        notes.append("some groups have no oracle run of the same method/target/epochs/round")
     if dense.empty:
-        notes.append("no dense (pretrain) runs with dense_test_acc: gap_dense is NaN")
-    single = int((table["n"] < 2).sum())
-    if single:
-        notes.append(f"{single} row(s) with fewer than 2 seeds: std and Welch p-value are NaN")
+        notes.append("no dense (pretrain) runs with dense_test_acc: dense columns left out")
+    both = not rounds.empty
+    for frame, label in ((table, "main table: " if both else ""), (rounds, "per-round table: ")):
+        notes += _table_notes(frame, label, has_oracle=not oracle.empty, has_dense=not dense.empty)
     if fetch is None and (selected["rounds"] > 1).any():
         notes.append("iterative trials but no metric histories given: no per-round table")
     return notes
+
+
+def _table_notes(table: pd.DataFrame, label: str, *, has_oracle: bool, has_dense: bool):
+    """The conditions that would otherwise repeat on many rows, counted once."""
+    if table.empty:
+        return []
+    is_ref = table["reference"].astype(bool)
+    ref_n = table["n"].where(is_ref).groupby([table[c] for c in GROUP], dropna=False)
+    untested = ~is_ref & (table["ref_schedule"] != "") & table["p_value"].isna()
+    few = untested & ((table["n"] < 2) | (ref_n.transform("max") < 2))
+    counts = {
+        "row(s) with fewer than 2 seeds: no std": int((table["n"] < 2).sum()),
+        "comparison(s) with fewer than 2 seeds on a side: Δ without CI; p, p (Holm), g blank": (
+            int(few.sum())
+        ),
+        "comparison(s) with zero variance in both the row and its reference: no test; "
+        "CI, p, p (Holm), g blank": int((untested & ~few).sum()),
+        "group(s) without any validation accuracy: no reference, no tests": (
+            table[table["ref_schedule"] == ""].groupby(GROUP, dropna=False).ngroups
+        ),
+        "row(s) without an oracle run of their method/target/budget/round (shown as –)": (
+            int(table["oracle_acc"].isna().sum()) if has_oracle else 0
+        ),
+        "row(s) without a dense run of their seeds (shown as –)": (
+            int(table["dense_acc"].isna().sum()) if has_dense else 0
+        ),
+    }
+    return [f"{label}{count} {text}" for text, count in counts.items() if count]
 
 
 def _nothing_to_compare(tidy: pd.DataFrame) -> str:

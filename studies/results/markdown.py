@@ -1,5 +1,6 @@
-"""A comparison as text: the display table (mean ± std, gaps, corrected p-values) and the
-markdown report."""
+"""A comparison as text: the display table (mean ± std, gaps, Δ vs the reference with its CI,
+raw and Holm-adjusted p, Hedges' g), the markdown report, and the per-schedule summary that
+`prunetune show` and the end of `run` print."""
 
 from __future__ import annotations
 
@@ -18,12 +19,16 @@ DISPLAY = {
     "schedule": "schedule",
     "epochs": "epochs",
     "n": "n",
+    "val": "val %",
     "test": "test acc % (mean ± std)",
     "oracle_acc": "oracle %",
     "gap_oracle": "Δ oracle",
     "dense_acc": "dense %",
     "gap_dense": "Δ dense",
-    "p_value": "p vs best",
+    "delta": "Δ vs ref [95 % CI]",
+    "p_value": "p",
+    "p_holm": "p (Holm)",
+    "hedges_g": "g",
     "max_lr": "max LR",
     "sparsity": "sparsity %",
     "note": "note",
@@ -31,26 +36,49 @@ DISPLAY = {
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The table as strings: accuracy as mean ± std, gaps in points, blanks for NaN."""
+    """The table as strings: accuracy as mean ± std, gaps and Δ in points, blanks for NaN.
+
+    Oracle and dense columns are left out when no row has a value (the header and notes say
+    why) and show "–" on the rows that lack one.
+    """
     if table.empty:
         return pd.DataFrame(columns=list(DISPLAY.values()))
     shown = table.assign(
+        val=table["val_acc_mean"].map(lambda v: _num(v, "{:.2f}")),
         test=[
             _pm(m, s) for m, s in zip(table["test_acc_mean"], table["test_acc_std"], strict=True)
         ],
-        oracle_acc=table["oracle_acc"].map(lambda v: _num(v, "{:.2f}")),
-        dense_acc=table["dense_acc"].map(lambda v: _num(v, "{:.2f}")),
-        gap_oracle=table["gap_oracle"].map(lambda v: _num(v, "{:+.2f}")),
-        gap_dense=table["gap_dense"].map(lambda v: _num(v, "{:+.2f}")),
+        oracle_acc=table["oracle_acc"].map(lambda v: _num(v, "{:.2f}", "–")),
+        dense_acc=table["dense_acc"].map(lambda v: _num(v, "{:.2f}", "–")),
+        gap_oracle=table["gap_oracle"].map(lambda v: _num(v, "{:+.2f}", "–")),
+        gap_dense=table["gap_dense"].map(lambda v: _num(v, "{:+.2f}", "–")),
+        delta=[_delta(r) for r in table.itertuples(index=False)],
         p_value=table["p_value"].map(lambda v: _num(v, "{:.3g}")),
+        p_holm=table["p_holm"].map(lambda v: _num(v, "{:.3g}")),
+        hedges_g=table["hedges_g"].map(lambda v: _num(v, "{:+.2f}")),
         max_lr=table["max_lr"].map(lambda v: _num(v, "{:.3g}")),
         sparsity=table["sparsity"].map(lambda v: _num(100 * v, "{:.1f}")),
         budget=table["budget"].map(lambda v: _num(v, "{:.0f}")),
         epochs=table["epochs"].map(lambda v: _num(v, "{:.0f}")),
         round=table["round"].map(lambda v: _num(v, "{:.0f}")),
     )
-    columns = [c for c in DISPLAY if c != "round" or (table["round"] != 1).any()]
-    return shown[columns].rename(columns=DISPLAY)
+    hidden = set() if (table["round"] != 1).any() else {"round"}
+    if table["oracle_acc"].isna().all():
+        hidden |= {"oracle_acc", "gap_oracle"}
+    if table["dense_acc"].isna().all():
+        hidden |= {"dense_acc", "gap_dense"}
+    return shown[[c for c in DISPLAY if c not in hidden]].rename(columns=DISPLAY)
+
+
+def _delta(row) -> str:
+    """ "ref" on the reference; Δ [low, high] in points; Δ alone where the CI is undefined."""
+    if row.reference:
+        return "ref"
+    if pd.isna(row.delta_ref):
+        return ""
+    if pd.isna(row.delta_ref_low):
+        return f"{row.delta_ref:+.2f}"
+    return f"{row.delta_ref:+.2f} [{row.delta_ref_low:+.2f}, {row.delta_ref_high:+.2f}]"
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -93,20 +121,53 @@ def _header(comparison: Comparison, name: str, spec: dict[str, Any], oracle: str
     sel = comparison.selected
     seeds = ", ".join(str(int(s)) for s in sorted(sel["seed"].dropna().unique())) or "?"
     budgets = ", ".join(f"{b:.0f}" for b in sorted(sel["budget"].dropna().unique()))
+    has_oracle = not comparison.oracle.empty
+    oracle_picks = "; the oracle picks its max LR per seed and round on validation too"
+    has_dense = bool(comparison.table["dense_acc"].notna().any())
+    gaps = " and ".join(g for g, ok in (("Δ oracle", has_oracle), ("Δ dense", has_dense)) if ok)
+    gaps = f"; {gaps} in points (negative = below)" if gaps else ""
     return (
         f"# Study `{name}`: retraining schedules compared\n\n"
         f"- model: {spec.get('model', {}).get('name', '?')}; "
         f"data set: {spec.get('dataset', {}).get('name', '?')}\n"
         f"- pruning: {', '.join(pruning.get('methods', [])) or '?'} ({shape}); "
         f"retraining budgets (epochs): {budgets or '?'}\n"
-        f"- seeds: {seeds}; oracle: {f'study `{oracle}`' if oracle else 'this study'}\n"
+        f"- seeds: {seeds}; oracle: {_oracle_text(comparison, oracle)}\n"
         "- selected on **validation**: per (method, target, budget, schedule, seed) the trial "
-        "with the best final validation accuracy (this picks a searched max LR); the oracle "
-        "picks its max LR per seed and round on validation too\n"
+        "with the best final validation accuracy (this picks a searched max LR)"
+        f"{oracle_picks if has_oracle else ''}\n"
+        "- reference chosen on **validation**, tested on **test**: in each "
+        f"method/target/budget{'/round' if comparison.iterative else ''} group the reference "
+        "(Δ column: ref) is the schedule with the best mean validation accuracy over seeds "
+        "(ties: more seeds, then schedule name); every other row is compared with it on test "
+        "accuracy\n"
         "- reported on **test**: final test accuracy of the selected trials, mean ± std "
-        "(ddof 1) over seeds, in %; Δ oracle and Δ dense in points (negative = below); "
-        "p vs best: Welch t-test against the best schedule (mean test acc) of the same "
-        "method/target/budget; scratch-e/scratch-b rows are shown in every budget group\n"
+        f"(ddof 1) over seeds, in %{gaps}; scratch-e/scratch-b rows are shown in every budget "
+        "group\n"
+        f"{_statistics_text(comparison)}"
+    )
+
+
+def _oracle_text(comparison: Comparison, oracle: str | None) -> str:
+    if comparison.oracle.empty:
+        return f"none (study `{oracle}` has no finished oracle run)" if oracle else "none"
+    return f"study `{oracle}`" if oracle else "this study's oracle runs"
+
+
+def _statistics_text(comparison: Comparison) -> str:
+    tables = "the main table"
+    if comparison.iterative:  # one family per report, duplicates included (compare.py)
+        tables = "main and per-round tables; the last round's tests appear in both and count twice"
+    m = comparison.family_size
+    family = f"all {m} tests of this report" if m else "the tests of this report (none here)"
+    return (
+        "- statistics over seeds, each row vs its group's reference: **Δ vs ref [95 % CI]** = "
+        "mean test acc − the reference's, in points, with the Welch–Satterthwaite 95 % "
+        "confidence interval; **p** = two-sided Welch t-test; **p (Holm)** = p adjusted by "
+        f"Holm–Bonferroni over {family} ({tables}, "
+        "one family); **g** = Hedges' g (pooled SD, small-sample corrected; positive = above "
+        "the reference). Blank where fewer than 2 seeds on a side or zero variance on both "
+        "sides (no estimate of the seed-to-seed spread)\n"
     )
 
 
@@ -114,11 +175,76 @@ def _pm(mean: float, std: float) -> str:
     return f"{mean:.2f}" if math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
 
 
-def _num(value: float, fmt: str) -> str:
-    return "" if value is None or pd.isna(value) else fmt.format(value)
+def _num(value: float, fmt: str, missing: str = "") -> str:
+    return missing if value is None or pd.isna(value) else fmt.format(value)
 
 
 def _format_floats(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.apply(
         lambda col: col.map(lambda v: _num(v, "{:.4g}")) if col.dtype.kind == "f" else col
     )
+
+
+# --- the per-schedule summary of `show` and `run` -------------------------------------------
+
+SUMMARY_DISPLAY = {
+    "method": "method",
+    "target": "target",
+    "epochs": "epochs",
+    "schedule": "schedule",
+    "n": "n",
+    "val": "val %",
+    "test": "test % (mean ± std)",
+    "max_lr": "max LR",
+    "sparsity": "sparsity %",
+}
+MISSING_SHOWN = 12
+
+
+def summary_text(summary: pd.DataFrame, missing: pd.DataFrame | None = None) -> str:
+    """`runs.schedule_summary` (and the `runs.missing_cells` if given) as lines of ≤ 99
+    columns; `missing=None` means the cells were not derivable (a ratio range)."""
+    if summary.empty:
+        return "no finished trials yet\n"
+    shown = summary.assign(
+        val=summary["val_acc_mean"].map(lambda v: _num(v, "{:.2f}", "-")),
+        test=[
+            _pm(m, s)
+            for m, s in zip(summary["test_acc_mean"], summary["test_acc_std"], strict=True)
+        ],
+        max_lr=summary["max_lr"].map(lambda v: _num(v, "{:.3g}", "-")),
+        sparsity=summary["sparsity"].map(lambda v: _num(100 * v, "{:.1f}", "-")),
+        epochs=summary["epochs"].map(lambda v: _num(v, "{:.0f}", "-")),
+    )
+    text = (
+        "per schedule, target and budget: mean ± std over seeds of the trial selected on\n"
+        "validation per seed (accuracies in %, max LR the median; best mean val first)\n"
+        + shown[list(SUMMARY_DISPLAY)].rename(columns=SUMMARY_DISPLAY).to_string(index=False)
+        + "\n"
+    )
+    return text + _missing_text(missing)
+
+
+def _missing_text(missing: pd.DataFrame | None) -> str:
+    """Missing cells grouped per (method, target, epochs, schedule), listing their seeds."""
+    if missing is None:
+        return "cells without a finished trial: not listed (the ratio is searched over a range)\n"
+    if missing.empty:
+        return "every method × target × budget × schedule × seed cell has a finished trial\n"
+    key = ["method", "target", "epochs", "schedule"]
+    groups = list(missing.groupby(key, sort=True, dropna=False))
+    lines = [
+        f"{len(missing)} cell(s) without a finished trial (failed, running or not sampled yet):"
+    ]
+    for (method, target, epochs, schedule), g in groups[:MISSING_SHOWN]:
+        seeds = ("seed " if len(g) == 1 else "seeds ") + ", ".join(
+            str(int(s)) for s in sorted(g["seed"])
+        )
+        lines.append(
+            f"  {method} {target}, {_num(epochs, '{:.0f}', '?')} epochs, {schedule}: {seeds}"
+        )
+    if len(groups) > MISSING_SHOWN:
+        lines.append(
+            f"  … and {len(groups) - MISSING_SHOWN} more schedule/target/budget combinations"
+        )
+    return "\n".join(lines) + "\n"
