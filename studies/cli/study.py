@@ -145,18 +145,16 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _print_summary(name: str, workdir: str, frame: pd.DataFrame, status: str = "") -> None:
-    from studies.results.runs import best_per_schedule, tidy_trials  # MLflow: see docstring
+    # MLflow and scipy load when a summary is printed (see module docstring)
+    from studies.results.markdown import summary_text
+    from studies.results.runs import missing_cells, schedule_summary, tidy_trials
 
     record = load_record(workdir, name)
     print(f"\nstudy {name!r}: {len(frame)} trial runs{f' ({status})' if status else ''}")
-    table = best_per_schedule(tidy_trials(frame))
-    if table.empty:
-        print("no finished trials yet")
-    else:
-        print(
-            "best trial per schedule at each ratio and budget (selected on validation accuracy):"
-        )
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
+    tidy = tidy_trials(frame)
+    # A ratio range samples a new target per trial: there is no grid of cells to miss.
+    ranged = isinstance(record.spec.get("pruning", {}).get("ratio"), dict)
+    print(summary_text(schedule_summary(tidy), None if ranged else missing_cells(tidy)), end="")
     _print_mlflow_hint(record.tracking_uri, record.experiment_id)
 
 

@@ -144,17 +144,78 @@ def oracle_winners(tidy: pd.DataFrame) -> pd.DataFrame:
     return pool.drop_duplicates(key, keep="first")[keep].reset_index(drop=True)
 
 
-def best_per_schedule(tidy: pd.DataFrame) -> pd.DataFrame:
-    """For `show`: per (method, target, budget, schedule) the trial with the best final
-    validation accuracy, with its test accuracy. Schedules are compared only at equal target
-    and budget; baselines are named after themselves (they train with the recipe's schedule)."""
-    done = tidy[tidy["role"].isin([Role.SEARCH, Role.BASELINE]) & tidy["val_acc"].notna()]
-    if done.empty:
-        return pd.DataFrame()
-    best = select_best(done, ["method", "target", "epochs", "schedule"])
-    columns = ["method", "target", "epochs", "schedule", "max_lr", "val_acc", "test_acc"]
-    columns += ["sparsity", "macs_ratio", "run_name"]
-    best = best.sort_values(
-        ["method", "target", "epochs", "val_acc"], ascending=[True, True, True, False]
+SUMMARY_KEY = ["method", "target", "epochs", "schedule"]
+SUMMARY_COLUMNS = [
+    *SUMMARY_KEY,
+    "n",  # seeds with a selected trial
+    "seeds",
+    "val_acc_mean",  # %, over seeds of the selected trials
+    "val_acc_std",
+    "test_acc_mean",
+    "test_acc_std",
+    "max_lr",  # median over seeds of the selected trials' max LR
+    "sparsity",  # fraction
+]
+
+
+def schedule_summary(tidy: pd.DataFrame) -> pd.DataFrame:
+    """For `show` and the end of `run`: per (method, target, budget, schedule) the mean ± std
+    (ddof 1) over seeds of the trial `select_trials` keeps per seed, accuracies in %, with n, the
+    seeds, the median selected max LR and the mean sparsity; sorted by mean validation accuracy
+    within each (method, target, budget). One trial per seed, selected on validation: the best
+    seed on its own would be a test-set lottery win, not the schedule's accuracy. Baselines are
+    named after themselves and sit at their own epochs (they train with the recipe's schedule).
+    """
+    sel = select_trials(tidy)
+    if sel.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    summary = (
+        sel.groupby(SUMMARY_KEY, dropna=False)
+        .agg(
+            n=("run_id", "size"),
+            seeds=("seed", lambda s: tuple(sorted(int(v) for v in s.dropna()))),
+            val_acc_mean=("val_acc", "mean"),
+            val_acc_std=("val_acc", "std"),
+            test_acc_mean=("test_acc", "mean"),
+            test_acc_std=("test_acc", "std"),
+            max_lr=("max_lr", "median"),
+            sparsity=("sparsity", "mean"),
+        )
+        .reset_index()
     )
-    return best[columns].rename(columns={"run_name": "trial"}).reset_index(drop=True)
+    percent = ["val_acc_mean", "val_acc_std", "test_acc_mean", "test_acc_std"]
+    summary[percent] = 100.0 * summary[percent]
+    summary = summary.sort_values(
+        ["method", "target", "epochs", "val_acc_mean", "schedule"],
+        ascending=[True, True, True, False, True],
+        na_position="last",
+    )
+    return summary[SUMMARY_COLUMNS].reset_index(drop=True)
+
+
+best_per_schedule = schedule_summary  # the former name, for callers not yet renamed
+
+
+def missing_cells(tidy: pd.DataFrame) -> pd.DataFrame:
+    """The (method, target, epochs, schedule, seed) cells with no selected trial, out of the
+    grid the study's own search and baseline runs span (failed and running ones included):
+    every method × target × budget × schedule × seed seen among search runs, and every seed of
+    each (method, target, epochs, baseline) seen. Meaningful when the targets form a grid (a
+    ratio list or configs): with a ratio range every sampled ratio is a target of its own."""
+    pool = tidy[tidy["role"].isin([Role.SEARCH, Role.BASELINE])]
+    seeds = pd.DataFrame({"seed": sorted(pool["seed"].dropna().unique())})
+    search = pool[pool["role"] == Role.SEARCH]
+    grid = seeds
+    for column in reversed(SUMMARY_KEY):
+        values = sorted(v for v in search[column].unique() if not _blank(v))
+        grid = pd.DataFrame({column: values}).merge(grid, how="cross")
+    baselines = pool[pool["role"] == Role.BASELINE][SUMMARY_KEY].drop_duplicates()
+    expected = pd.concat([grid, baselines.merge(seeds, how="cross")], ignore_index=True)
+    done = select_trials(tidy)[SEED_KEY].assign(_done=True)
+    cells = expected.merge(done, on=SEED_KEY, how="left")
+    missing = cells[cells["_done"].isna()][SEED_KEY]
+    return missing.sort_values(SEED_KEY).reset_index(drop=True)
+
+
+def _blank(value: object) -> bool:
+    return value == "" or (isinstance(value, float) and np.isnan(value))
