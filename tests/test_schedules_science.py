@@ -222,3 +222,14 @@ def test_cosine_anneals_from_max_to_min_after_linear_warmup() -> None:
     assert lrs[10] == pytest.approx(0.2)
     assert all(a >= b for a, b in itertools.pairwise(lrs[10:]))
     assert lrs[-1] == pytest.approx(0.002, abs=1e-4)
+
+
+def test_lrw_start_epoch_rewinds_the_lr_with_the_weights() -> None:
+    """start_epoch = k replays the original run from epoch k (weight rewinding's LR); None is
+    LRW's own start, original_epochs − E; k = 0 replays from the first epoch (init)."""
+    assert _epoch_lrs("lrw", 72, start_epoch=88) == _epoch_lrs("lrw", 72)
+    assert _runs(_epoch_lrs("lrw", 40, start_epoch=60)) == [(0.1, 20), (0.01, 20)]
+    assert _runs(_epoch_lrs("lrw", 10, start_epoch=0)) == [(0.1, 10)]
+    assert _runs(_epoch_lrs("lrw", 20, start_epoch=150)) == [(0.001, 20)]  # past the end
+    with pytest.raises(ValueError, match="start_epoch"):
+        build_schedule("lrw", epochs=4, steps_per_epoch=1, start_epoch=161)

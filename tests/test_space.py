@@ -98,7 +98,7 @@ def test_single_values_are_constants_not_suggestions():
     for params, constants in _ask_many(spec, 5):
         assert set(params) == {"ratio"}
         assert constants == {"schedule": "clr", "max_lr": 0.05, "method": "l1", "epochs": 4,
-                             "seed": 3}  # fmt: skip
+                             "start": "pruned", "seed": 3}  # fmt: skip
         assert params["ratio"] in (0.5, 0.7)
 
 

@@ -13,9 +13,10 @@ from pruning.data import DataBundle
 from pruning.schedules import Schedule, build_schedule
 from pruning.train import TrainConfig
 from trainables.keys import Role, Tag
+from trainables.recipe import PRUNED, start_schedule_params
 
 # Names the search space samples (studies/plan/search.py); everything else comes from the spec.
-SAMPLED_KEYS = ("schedule", "max_lr", "method", "ratio", "config", "epochs", "seed")
+SAMPLED_KEYS = ("schedule", "max_lr", "method", "ratio", "config", "epochs", "start", "seed")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class TrialConfig:
     first_round: int = 1  # the greedy oracle runs one round k per trial
     start_checkpoint: str | None = None  # round k starts from round k-1's winner (oracle)
     baseline: str | None = None  # scratch-e / scratch-b
+    start: str = "pruned"  # retrain.start: pruned, init, reinit, rewind, rewind:K
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -85,6 +87,7 @@ class TrialConfig:
             first_round=rounds if oracle_round is not None else 1,
             start_checkpoint=start,
             baseline=config.get("baseline"),
+            start=str(pick("start", "pruned")),
             extra={k: v for k, v in config.items() if k.startswith("_")},
         )
 
@@ -103,6 +106,14 @@ class TrialConfig:
         return bool(self.spec["pruning"]["include_fc"])
 
     @property
+    def pretrain_epochs(self) -> int:
+        return int(self.spec["pretrain"]["epochs"])
+
+    @property
+    def reinit_scheme(self) -> str:
+        return str(self.spec["retrain"]["reinit_scheme"])
+
+    @property
     def retrain_batch_size(self) -> int:
         return int(self.spec["retrain"]["batch_size"])
 
@@ -110,7 +121,14 @@ class TrialConfig:
         """The retraining schedule of one round; scyc takes its peak from the round index."""
         spe = bundle.steps_per_epoch(self.retrain_batch_size)
         return round_schedule(
-            self.spec, self.schedule, self.epochs, self.max_lr, self.ratio, round_index, spe
+            self.spec,
+            self.schedule,
+            self.epochs,
+            self.max_lr,
+            self.ratio,
+            round_index,
+            spe,
+            self.start,
         )
 
     def retrain_config(self, device: str) -> TrainConfig:
@@ -130,6 +148,7 @@ class TrialConfig:
             "epochs": self.epochs,
             "seed": self.seed,
             "rounds": self.rounds,
+            "start": self.start,
             "role": self.role,
         }
         return {"trial": {k: v for k, v in sampled.items() if v is not None}, "spec": self.spec}
@@ -141,6 +160,7 @@ class TrialConfig:
             Tag.RATIO: "" if self.ratio is None else f"{self.ratio:g}",
             Tag.CONFIG: self.prune_config or "",
             Tag.SEED: str(self.seed),
+            Tag.START: self.start,
             Tag.ROLE: self.role,
             Tag.ROUND: str(self.first_round) if self.role == Role.ORACLE else "",
             Tag.STUDY: self.study.name,
@@ -155,11 +175,15 @@ def round_schedule(
     ratio: float | None,
     round_index: int,
     steps_per_epoch: int,
+    start: str = PRUNED,
 ) -> Schedule:
     """How a trial builds the retraining schedule of round `round_index`: the spec's fixed
-    params for the schedule, the sampled max LR, and for scyc the round and per-round ratio
-    its peak follows."""
+    params for the schedule, the sampled max LR, for scyc the round and per-round ratio its
+    peak follows, and what the retraining start implies (lrw rewinds its LR with the weights)."""
     params = dict(spec["retrain"]["schedule_params"].get(schedule, {}))
+    if start != PRUNED:
+        total = int(spec["pretrain"]["epochs"])
+        params |= start_schedule_params(schedule, start, total, epochs)
     if max_lr is not None:
         params["max_lr"] = max_lr
     if schedule == "scyc":
@@ -197,6 +221,7 @@ def _picker(config: dict[str, Any], spec: dict[str, Any]):
         "epochs": _single(spec["retrain"]["epochs"]),
         "seed": _single(spec["search"]["seeds"]),
         "ratio": _single(spec["pruning"]["ratio"]),
+        "start": _single(spec["retrain"]["start"]),
     }
 
     def pick(key: str, default: Any) -> Any:

@@ -5,6 +5,12 @@ needs a dense model takes an exclusive file lock and trains it; concurrent trial
 lock and then load the finished file, so the same recipe is never trained twice. The file is
 written to a temporary name and renamed, so a crash never leaves a half-written model behind.
 The pretraining run is an MLflow run of its own (role ``pretrain``) nested under the study.
+
+Rewinding (retrain.start = init, rewind, rewind:K) and criteria that compare the last two
+epochs (weight_change) need the dense run's weights at chosen epochs, not only its end: those
+are captured while it trains and kept beside it in ``<key>.snapshots.pt``. A dense model cached
+by a study that needed fewer epochs is trained again under the same lock to capture them (the
+run is deterministic on CPU; the cached final weights are kept).
 """
 
 from __future__ import annotations
@@ -20,12 +26,14 @@ import torch
 
 from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import DataBundle
+from pruning.methods import needs_previous_weights
 from pruning.models import build
 from pruning.schedules import Schedule, build_schedule
+from pruning.snapshots import EpochSnapshots, load_snapshots, save_snapshots
 from pruning.train import EpochMetrics, train
 from trainables.config import TrialConfig
 from trainables.keys import Metric, Outcome, Role, Tag
-from trainables.recipe import pretrain_schedule_params, recipe_key
+from trainables.recipe import pretrain_schedule_params, recipe_key, snapshot_epochs
 from trainables.runs import TrialRun
 
 
@@ -44,15 +52,32 @@ def dense_path(tc: TrialConfig) -> Path:
     return Path(tc.study.dense_dir) / f"{recipe_key(tc.spec, tc.seed)}.pt"
 
 
+def snapshots_path(tc: TrialConfig) -> Path:
+    return dense_path(tc).with_suffix(".snapshots.pt")
+
+
+def wanted_epochs(tc: TrialConfig) -> list[int]:
+    """The dense-run epochs any trial of this study loads (the same for all its trials, so the
+    dense model is trained once)."""
+    history = any(needs_previous_weights(m) for m in tc.spec["pruning"]["methods"])
+    return snapshot_epochs(tc.spec, needs_previous_weights=history)
+
+
+def _ready(path: Path, snaps: Path, epochs: list[int]) -> bool:
+    if not path.exists():
+        return False
+    return not epochs or (snaps.exists() and set(epochs) <= set(load_snapshots(snaps).states))
+
+
 def get_dense(
     tc: TrialConfig, bundle: DataBundle, device: str
 ) -> tuple[torch.nn.Module, dict[str, float]]:
     """The dense model and its accuracies (`dense_val_acc`, `dense_test_acc`)."""
-    path = dense_path(tc)
-    if not path.exists():
+    path, snaps, epochs = dense_path(tc), snapshots_path(tc), wanted_epochs(tc)
+    if not _ready(path, snaps, epochs):
         with _exclusive(path.with_suffix(".lock")):
-            if not path.exists():  # another trial may have finished it while we waited
-                _pretrain(tc, bundle, device, path)
+            if not _ready(path, snaps, epochs):  # another trial may have done it meanwhile
+                _pretrain(tc, bundle, device, path, epochs)
     saved = load_checkpoint(path)
     accs = {
         k: float(saved.extra.get(k, float("nan")))
@@ -84,9 +109,21 @@ def pretrain_schedule(tc: TrialConfig, steps_per_epoch: int) -> Schedule:
     )
 
 
-def _pretrain(tc: TrialConfig, bundle: DataBundle, device: str, path: Path) -> None:
+def dense_at(tc: TrialConfig, epoch: int) -> torch.nn.Module:
+    """The dense run's model after `epoch` epochs (0 = its initialisation, T = the cached
+    dense model itself)."""
+    if epoch == tc.pretrain_epochs:
+        return load_checkpoint(dense_path(tc)).model
+    return load_snapshots(snapshots_path(tc)).model_at(epoch)
+
+
+def _pretrain(
+    tc: TrialConfig, bundle: DataBundle, device: str, path: Path, epochs: list[int]
+) -> None:
     torch.manual_seed(tc.seed)
     model = build_model(tc, bundle).to(device)
+    snaps = EpochSnapshots(model, epochs)
+    snaps.start()
     cfg = tc.pretrain_config(device)
     schedule = pretrain_schedule(tc, bundle.steps_per_epoch(cfg.batch_size))
     started = time.time()
@@ -110,7 +147,7 @@ def _pretrain(tc: TrialConfig, bundle: DataBundle, device: str, path: Path) -> N
             run.log_epoch(m.epoch, _epoch_dict(m))
             return False
 
-        result = train(model, bundle, schedule, cfg, callback=on_epoch)
+        result = train(model, bundle, schedule, cfg, callback=snaps.callback(on_epoch))
         final = result.final
         run.log_summary(
             {
@@ -124,9 +161,16 @@ def _pretrain(tc: TrialConfig, bundle: DataBundle, device: str, path: Path) -> N
             raise RuntimeError(
                 f"dense pretraining diverged (pretrain.lr={tc.spec['pretrain']['lr']})"
             )
+        key = recipe_key(tc.spec, tc.seed)
+        if epochs:
+            save_snapshots(
+                snapshots_path(tc), model=model, states=snaps.states, extra={"recipe": key}
+            )
+        if path.exists():  # trained again only for the snapshots: the cached model stays
+            return
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         extra = {
-            "recipe": recipe_key(tc.spec, tc.seed),
+            "recipe": key,
             Metric.DENSE_VAL_ACC: final.val_acc if final else float("nan"),
             Metric.DENSE_TEST_ACC: final.test_acc if final else float("nan"),
         }

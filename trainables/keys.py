@@ -55,6 +55,7 @@ class Tag:
     RATIO = "ratio"
     CONFIG = "config"
     SEED = "seed"
+    START = "start"  # where retraining starts: pruned, init, reinit, rewind[:K]
     ROUND = "round"  # the oracle's round of a greedy oracle trial
     STATUS = "status"  # an Outcome
     BASELINE = "baseline"
@@ -72,6 +73,7 @@ class Param:
     EPOCHS = "trial.epochs"
     ROUNDS = "trial.rounds"
     SEED = "trial.seed"
+    START = "trial.start"
 
 
 class Metric:

@@ -21,11 +21,21 @@ from ray import tune
 
 from pruning.checkpoint import save_checkpoint
 from pruning.data import DataBundle
-from pruning.methods import PruneContext, PruneTarget, prune
+from pruning.methods import (
+    PruneContext,
+    PruneTarget,
+    needs_previous_weights,
+    prune,
+    replay_pruning,
+)
+from pruning.reinit import random_init
 from pruning.schedules import Schedule
+from pruning.snapshots import state_snapshot
 from pruning.train import EpochMetrics, TrainConfig, TrainResult, make_optimizer, train
 from trainables.config import TrialConfig
+from trainables.dense_cache import dense_at
 from trainables.keys import Metric
+from trainables.recipe import PRUNED, REINIT, REINIT_SEED_BASE, parse_start, rewind_epoch
 from trainables.state import TrialState
 
 CHECKPOINT_FILE = "trial.pt"
@@ -72,6 +82,7 @@ class RoundRun:
             seed=tc.seed * 1000 + state.round,
             masks=masks,
             include_fc=tc.include_fc,
+            previous_weights=self._previous_weights(),
             loss_batches=lambda: self.bundle.train_batches(
                 tc.retrain_batch_size, epoch_seed=tc.seed, device=self.device
             ),
@@ -96,6 +107,40 @@ class RoundRun:
         )
         return model, masks
 
+    def restart(self, model: torch.nn.Module, masks: Masks) -> torch.nn.Module:
+        """Where the round's retraining starts (retrain.start): the pruned weights as they are,
+        fresh random ones (reinit), or the dense run's weights at an epoch cut by the same
+        pruning (init, rewind, rewind:K: Renda et al.'s weight rewinding, the lottery ticket)."""
+        tc, state = self.tc, self.state
+        kind, _ = parse_start(tc.start)
+        if kind == PRUNED:
+            return model
+        cpu_masks = None if masks is None else {k: v.cpu() for k, v in masks.items()}
+        if kind == REINIT:
+            seed = REINIT_SEED_BASE * (tc.seed + 1) + state.round
+            fresh = random_init(model.cpu(), seed, tc.reinit_scheme, cpu_masks)
+            return fresh.to(self.device)
+        epoch = rewind_epoch(tc.start, tc.pretrain_epochs, tc.epochs)
+        assert epoch is not None
+        rewound = replay_pruning(dense_at(tc, epoch), state.reports, masks=cpu_masks)
+        return rewound.to(self.device)
+
+    def _previous_weights(self) -> dict[str, torch.Tensor] | None:
+        """weight_change's reference: one epoch before the end of the last training (the dense
+        run's for round 1)."""
+        if not needs_previous_weights(self.tc.method):
+            return None
+        if self.state.previous_weights is None:
+            dense = dense_at(self.tc, self.tc.pretrain_epochs - 1)
+            return dict(dense.state_dict())
+        return dict(self.state.previous_weights)
+
+    def _keep_previous(self, model: torch.nn.Module, done: int, total: int) -> None:
+        """After `done` of `total` epochs: remember the weights if the next round's criterion
+        compares the last epoch with the one before."""
+        if done == total - 1 and needs_previous_weights(self.tc.method):
+            self.state.previous_weights = state_snapshot(model)
+
     def train_and_report(
         self,
         cfg: TrainConfig,
@@ -112,9 +157,12 @@ class RoundRun:
             optimizer.load_state_dict(opt_state)
         fail_at = fail_once_epoch(self.tc.extra.get(FAIL_ONCE_KEY))
         state = self.state
+        if state.epoch == 0:
+            self._keep_previous(model, 0, schedule.epochs)
 
         def on_epoch(m: EpochMetrics) -> bool:
             state.epoch = m.epoch + 1
+            self._keep_previous(model, state.epoch, schedule.epochs)
             metrics = epoch_metrics(m, state, schedule, offset)
             self.run.log_epoch(offset + m.epoch, {k: v for k, v in metrics.items() if loggable(v)})
             state.pending_metrics = self.run.pending_rows()  # a retry sends what MLflow lacks

@@ -29,15 +29,13 @@ from trainables.config import TrialConfig
 from trainables.data_cache import load_bundle
 from trainables.dense_cache import pretrain_schedule
 from trainables.keys import Role, Tag
+from trainables.recipe import REINIT_SEED_BASE
 from trainables.resources import trial_device_and_threads
 from trainables.round_run import Masks, RoundRun
 from trainables.runs import TrialRun
 from trainables.trial import start_or_resume, trial_name
 
 BASELINES = ("scratch-e", "scratch-b")
-# Fresh weights must not be the dense model's own initial draw (torch.manual_seed(seed)): with
-# masks that would be a lottery ticket (Frankle & Carbin), not a random re-initialisation.
-INIT_SEED_BASE = 1_000_003
 
 
 def scratch_train(config: dict[str, Any]) -> None:
@@ -101,7 +99,7 @@ def _pruned_from_scratch(rr: RoundRun, dense: nn.Module) -> tuple[nn.Module, Mas
         rr.state.round = round_index
         model, masks = rr.prune(model, masks)
     rr.state.pruned_this_round = True
-    return random_init(model, INIT_SEED_BASE * (rr.tc.seed + 1)).to(rr.device), masks
+    return random_init(model, REINIT_SEED_BASE * (rr.tc.seed + 1)).to(rr.device), masks
 
 
 class _DeferredRun:
@@ -131,4 +129,4 @@ def _with_recipe_epochs(tc: TrialConfig) -> TrialConfig:
     return dataclasses.replace(tc, spec=spec)
 
 
-__all__ = ["BASELINES", "INIT_SEED_BASE", "scratch_train"]
+__all__ = ["BASELINES", "scratch_train"]

@@ -29,12 +29,19 @@ class TrialState:
     reports: list[dict[str, Any]] = field(default_factory=list)
     diverged: bool = False
     pending_metrics: list[list[Any]] = field(default_factory=list)  # not yet in MLflow
+    # The weights one epoch before the end of the last training (weight_change ranks by
+    # |w_end − w_(end−1)|); kept in the checkpoint so a retried trial prunes the same weights.
+    previous_weights: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["wall_before"] = self.wall_time()
         d.pop("started")
         return d
+
+    def new_round(self) -> None:
+        """Forget the previous round's bests: the metrics of a round describe its sparsity."""
+        self.best_val, self.best_test_at_best_val = -math.inf, float("nan")
 
     def wall_time(self) -> float:
         return self.wall_before + (time.time() - self.started)

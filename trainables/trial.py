@@ -74,7 +74,10 @@ def start_or_resume(tc: TrialConfig, bundle: DataBundle, device: str) -> Start:
         start = load_checkpoint(tc.start_checkpoint)
         masks = None if start.masks is None else {k: v.to(device) for k, v in start.masks.items()}
         state = TrialState(
-            round=tc.first_round, dense_macs=start.extra.get("dense_macs", math.nan)
+            round=tc.first_round,
+            dense_macs=start.extra.get("dense_macs", math.nan),
+            reports=list(start.extra.get("reports", [])),  # rewinding replays every round
+            previous_weights=start.extra.get("previous_weights"),
         )
         return start.model.to(device), masks, None, state
     if checkpoint is None:
@@ -95,7 +98,11 @@ def _run_rounds(
         state.round = round_index
         if not state.pruned_this_round:
             model, masks = rr.prune(model, masks)
+            model = rr.restart(model, masks)
             opt_state, state.epoch, state.pruned_this_round = None, 0, True
+            # Bests are per round: carried over, they would come from the least sparse round
+            # and sit next to the final sparsity.
+            state.new_round()
         schedule = tc.schedule_for_round(rr.bundle, round_index)
         if state.epoch < schedule.epochs and not state.diverged:
             cfg = tc.retrain_config(rr.device)
@@ -119,7 +126,12 @@ def _finish(rr: RoundRun, run: TrialRun, model: torch.nn.Module, masks: Masks) -
     if run.closed_out:  # restored after an earlier attempt closed it: nothing to log twice
         return
     path = final_checkpoint_path(tc, run.run_id)
-    extra = {"trial": tc.params()["trial"], "dense_macs": state.dense_macs}
+    extra = {
+        "trial": tc.params()["trial"],
+        "dense_macs": state.dense_macs,
+        "reports": state.reports,  # the next oracle round rewinds through all of them
+        "previous_weights": state.previous_weights,
+    }
     save_checkpoint(path, model=model.cpu(), masks=masks, extra=extra)
     schedules = artifacts.round_schedules(tc, rr.bundle)
     title = f"{tc.schedule} (max LR {tc.max_lr})"

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from pruning.schedules.base import (
     EpochwiseSchedule,
+    check_int,
     check_milestones,
     check_positive,
     check_positive_int,
@@ -22,6 +23,11 @@ from pruning.schedules.step import default_milestones, step_lr
 
 class LRRewinding(EpochwiseSchedule):
     """`lrw`: the last `epochs` epochs of an original step schedule of `original_epochs` epochs.
+
+    `start_epoch` replays from another epoch of the original run instead: weight rewinding to
+    epoch k rewinds the LR to epoch k too (Renda et al.; k = 0 for the lottery-ticket `init`).
+    None means `original_epochs − epochs`, LRW's own replay of the last epochs. Past the end of
+    the original run the LR stays at its final value.
 
     The original is `step` with `base_lr`, `gamma` and `milestones` (default 50 %/75 % of
     `original_epochs`, i.e. 80/120 of 160). `max_lr` rescales the replayed segment so that its
@@ -42,10 +48,21 @@ class LRRewinding(EpochwiseSchedule):
         gamma: float = 0.1,
         milestones: Sequence[int] | None = None,
         max_lr: float | None = None,
+        start_epoch: int | None = None,
     ) -> None:
         super().__init__(epochs=epochs, steps_per_epoch=steps_per_epoch)
         self.original_epochs = check_positive_int(self.name, "original_epochs", original_epochs)
-        if self.epochs > self.original_epochs:
+        self.start_epoch = (
+            None
+            if start_epoch is None
+            else check_int(self.name, "start_epoch", start_epoch, minimum=0)
+        )
+        if self.start_epoch is not None and self.start_epoch > self.original_epochs:
+            raise ValueError(
+                f"lrw: start_epoch ({self.start_epoch}) is after the original run's "
+                f"{self.original_epochs} epochs; valid: 0 to {self.original_epochs}"
+            )
+        if self.start_epoch is None and self.epochs > self.original_epochs:
             raise ValueError(
                 f"lrw: epochs ({self.epochs}) cannot exceed original_epochs "
                 f"({self.original_epochs}): there is no schedule before epoch 0 to replay"
@@ -65,7 +82,7 @@ class LRRewinding(EpochwiseSchedule):
         return self._max_lr
 
     def _original_lr(self, epoch: int) -> float:
-        start = self.original_epochs - self.epochs
+        start = self.original_epochs - self.epochs if self.start_epoch is None else self.start_epoch
         return step_lr(
             start + epoch, base_lr=self.base_lr, gamma=self.gamma, milestones=self.milestones
         )

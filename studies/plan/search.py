@@ -75,6 +75,7 @@ class SearchSpace:
         else:
             trial.suggest_float("ratio", ratio.low, ratio.high)
         _choose(trial, "epochs", spec.retrain.epochs, constants)
+        _choose(trial, "start", spec.retrain.start, constants)
         _choose(trial, "seed", spec.search.seeds, constants)
         return constants or None
 

@@ -13,13 +13,14 @@ parse (presets, --help).
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
 
 from pruning.schedules import SCHEDULES, build_schedule
 from studies.errors import SpecError
 from studies.spec import derived
 from studies.spec.fields import RatioRange
 from studies.spec.model import StudySpec
+from trainables import recipe as recipe_facts
 
 
 class CheckError(SpecError):
@@ -92,13 +93,12 @@ def _pretrain(spec: StudySpec) -> None:
             ", ".join(usable),
             path="pretrain.schedule",
         )
-    params: dict[str, Any] = {"max_lr": recipe.lr}
-    if recipe.schedule == "step":
-        params["milestones"] = derived.pretrain_milestones(spec)
+    params = recipe_facts.pretrain_schedule_params(recipe.model_dump())
+    where = "pretrain.schedule_params" if recipe.schedule_params else "pretrain"
     try:
         build_schedule(recipe.schedule, epochs=recipe.epochs, steps_per_epoch=1, **params)
     except ValueError as err:
-        raise invalid(str(err), "", path="pretrain") from None
+        raise invalid(str(err), "", path=where) from None
     for section in ("pretrain", "retrain"):
         part = getattr(spec, section)
         if part.nesterov and part.momentum == 0:
@@ -153,19 +153,20 @@ def _pruning_amount(spec: StudySpec) -> None:
 
 def _pruning_rounds(spec: StudySpec) -> None:
     """Rounds that fit the pruning schedule; include_fc only where it means something."""
-    from pruning.methods import UNSTRUCTURED  # torch: see the module docstring
+    from pruning.methods import UNSTRUCTURED, config_is_iterable  # torch: see the docstring
 
     p = spec.pruning
     if p.schedule == "iterative" and p.rounds < 2:
         raise invalid(
             f"iterative pruning needs rounds >= 2, got {p.rounds}", ">= 2", path="pruning.rounds"
         )
-    if p.schedule == "iterative" and p.configs:
-        raise invalid(
-            "iterative pruning takes a per-round ratio, not configs",
-            "ratio = [...]",
-            path="pruning.configs",
-        )
+    for i, name in enumerate(p.configs if p.schedule == "iterative" else []):
+        if not config_is_iterable(name, spec.model.name):
+            raise invalid(
+                f"config {name!r} lists absolute widths: it can be applied once, not per round",
+                "a ratio config (ResNet A-D, I), or ratio = [...]",
+                path=f"pruning.configs[{i}]",
+            )
     if p.schedule == "one-shot" and p.rounds != 1:
         raise invalid(
             f"rounds = {p.rounds} needs schedule = 'iterative'",
@@ -195,6 +196,7 @@ def _retrain(spec: StudySpec) -> None:
                 )
     if "lrw" in r.schedules:
         _lrw_replays_pretraining(spec)
+    _starts(spec)
     if r.max_lr is not None and not derived.schedules_with_max_lr(spec):
         takes = [n for n in SCHEDULES.names() if derived.peak_param(n) is not None]
         raise invalid(
@@ -205,6 +207,30 @@ def _retrain(spec: StudySpec) -> None:
         )
     for name in r.schedules:
         _build_every_variant(spec, name)
+
+
+def _starts(spec: StudySpec) -> None:
+    """Rewinding targets inside the dense run; criteria that need retraining between rounds
+    not used where rounds are pruned back to back (Scratch-E/B)."""
+    total = spec.pretrain.epochs
+    for i, start in enumerate(spec.retrain.start):
+        epoch = recipe_facts.parse_start(start)[1]
+        if epoch is not None and epoch > total:
+            raise invalid(
+                f"{start} rewinds to epoch {epoch} of a {total}-epoch dense run",
+                f"rewind:K with K <= pretrain.epochs ({total})",
+                path=f"retrain.start[{i}]",
+            )
+    from pruning.methods import needs_previous_weights  # torch: see the module docstring
+
+    changed = [m for m in spec.pruning.methods if needs_previous_weights(m)]
+    if changed and spec.search.baselines:
+        raise invalid(
+            f"{changed[0]} ranks weights by how they moved in training, and Scratch-E/B prune "
+            "their rounds without training in between",
+            "drop search.baselines, or a method that needs no training history",
+            path="search.baselines",
+        )
 
 
 def _lrw_replays_pretraining(spec: StudySpec) -> None:
@@ -243,13 +269,13 @@ def _build_every_variant(spec: StudySpec, name: str) -> None:
     if name in derived.schedules_with_max_lr(spec):
         lrs = list(derived.max_lr_values(spec))
     where = f"retrain.schedule_params.{name}" if params else "retrain.epochs"
-    for epochs in spec.retrain.epochs:
-        for lr in lrs:
-            extra = {} if lr is None else {"max_lr": lr}
-            try:
-                build_schedule(name, epochs=epochs, steps_per_epoch=1, **params, **extra)
-            except ValueError as err:
-                raise invalid(f"{err} (epochs = {epochs})", "", path=where) from None
+    for epochs, lr, start in itertools.product(spec.retrain.epochs, lrs, spec.retrain.start):
+        extra = {} if lr is None else {"max_lr": lr}
+        extra |= recipe_facts.start_schedule_params(name, start, spec.pretrain.epochs, epochs)
+        try:
+            build_schedule(name, epochs=epochs, steps_per_epoch=1, **params, **extra)
+        except ValueError as err:
+            raise invalid(f"{err} (epochs = {epochs}, start = {start})", "", path=where) from None
 
 
 def _search(spec: StudySpec) -> None:
@@ -314,6 +340,12 @@ def _oracle(spec: StudySpec) -> None:
             f"schedule {o.schedule!r} computes its own peak; the oracle tunes a max LR",
             "clr, slr, cosine, constant, step",
             path="oracle.schedule",
+        )
+    if spec.kind == "oracle" and len(spec.retrain.start) > 1:
+        raise invalid(
+            "the oracle tunes max LR for one retraining start",
+            "one value, e.g. start = ['pruned']",
+            path="retrain.start",
         )
     if spec.kind == "oracle" and isinstance(spec.pruning.ratio, RatioRange):
         raise invalid(

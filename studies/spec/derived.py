@@ -99,6 +99,7 @@ def search_grid(spec: StudySpec) -> dict[str, list[Any]]:
         "config": spec.pruning.configs or None,
         "ratio": None if spec.pruning.configs else spec.pruning.ratio,
         "epochs": spec.retrain.epochs,
+        "start": spec.retrain.start,
         "seed": spec.search.seeds,
     }
     out = {}
@@ -181,6 +182,7 @@ def oracle_constants(spec: StudySpec) -> dict[str, Any]:
     for key in ("method", "ratio", "config"):
         if key in target and key not in grid:
             out[key] = target[key]
+    out["start"] = spec.retrain.start[0]  # one start per oracle (checked)
     if "epochs" not in grid:
         out["epochs"] = spec.retrain.epochs[0]
     if "seed" not in grid:

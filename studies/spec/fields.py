@@ -31,6 +31,7 @@ from studies.storage import (
     TRACKING_PREFIXES,
 )
 from trainables.keys import Metric
+from trainables.recipe import STARTS, parse_start
 
 # Metric name → Tune mode; what a trial reports after every epoch (trainables/round_run.py).
 OBJECTIVES = {
@@ -170,7 +171,17 @@ def _values_or_range(item: Any, range_type: type[BaseModel]) -> Any:
 Ratios = _values_or_range(Fraction, RatioRange)
 MaxLrs = _values_or_range(PosFloat, LrRange)
 Momentum = _bounded(float, 0, 1, hi_open=True)
+def _start(value: str) -> str:
+    try:
+        parse_start(value)
+    except ValueError:
+        raise invalid(f"unknown retraining start {value!r}", ", ".join(STARTS)) from None
+    return value
+
+
+StartName = Annotated[str, AfterValidator(_start)]
 Methods = NonEmpty(MethodName)
+Starts = NonEmpty(StartName)
 Schedules = NonEmpty(ScheduleName)
 Budgets = NonEmpty(PosInt)
 Seeds = NonEmpty(NonNegInt)

@@ -34,6 +34,7 @@ from studies.spec.fields import (
     ScheduleName,
     Schedules,
     Seeds,
+    Starts,
     StorageUrl,
     StudyName,
     TrackingUri,
@@ -76,6 +77,7 @@ class PretrainSection(Recipe):
     lr: PosFloat = 0.1
     milestones: Milestones = [0.5, 0.75]
     bn_l1: NonNegFloat = 0.0
+    schedule_params: dict[str, Any] = {}  # e.g. SILO's round 0: clr with shape = "silo"
 
 
 class PruningSection(Section):
@@ -92,6 +94,10 @@ class RetrainSection(Recipe):
     epochs: Budgets = [40]
     max_lr: MaxLrs | None = None
     schedule_params: dict[str, dict[str, Any]] = {}
+    # Where retraining starts: the pruned weights, the dense run's weights at an epoch
+    # (rewind, rewind:K, init = rewind:0) or fresh random ones (reinit); several → searched.
+    start: Starts = ["pruned"]
+    reinit_scheme: Literal["zoo", "xavier"] = "zoo"  # xavier = SILO's weight_init
 
 
 class SearchSection(Section):
