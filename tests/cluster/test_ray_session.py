@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import http.server
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -174,9 +176,16 @@ def test_joins_explicit_address(ray_cluster: RayCluster, tmp_path: Path) -> None
 
 
 @pytest.mark.integration
-def test_embedded_default_unchanged(tmp_path: Path) -> None:
+def test_embedded_default_unchanged() -> None:
     """No address anywhere: a local Ray on 127.0.0.1 with the given CPUs and no dashboard."""
-    seen = _join("", tmp_path)  # service_env() drops any RAY_ADDRESS
+    # A short workdir keeps Ray's session dir inside it (else ray_temp_dir falls back to a
+    # /tmp/prunetune-ray-* dir that nobody removes).
+    workdir = Path(tempfile.mkdtemp(prefix="ptc-", dir="/tmp"))
+    try:
+        seen = _join("", workdir)  # service_env() drops any RAY_ADDRESS
+        assert (workdir / "ray-tmp").is_dir()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     assert seen["address"].startswith("127.0.0.1:")
     assert seen["resources"]["CPU"] == 2
     assert not seen["dashboard"]
