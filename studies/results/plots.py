@@ -34,7 +34,9 @@ _BASELINES = ("scratch-e", "scratch-b")
 
 
 def schedule_color(schedule: str) -> str:
-    """One colour per schedule name in every plot of every report (registry order)."""
+    """One colour per schedule name in every plot of every report (registry order); a
+    schedule with another start ('lrw+rewind') keeps its schedule's colour."""
+    schedule = schedule.partition("+")[0]
     names = [*SCHEDULES.names(), *_BASELINES]
     return _PALETTE[names.index(schedule) % len(_PALETTE)] if schedule in names else "tab:gray"
 
@@ -110,25 +112,26 @@ def _draw_trial_lr(ax: Axes, spec: dict[str, Any], best: Any, rounds: int, notes
     """The LR of one selected trial's schedule over all its rounds, built as the trial built it."""
     max_lr = None if pd.isna(best.max_lr) else float(best.max_lr)
     label = best.schedule + ("" if max_lr is None else f" (max LR {max_lr:.3g})")
-    if best.schedule == "scyc":
+    if best.schedule_name == "scyc":
         label += " (S-curve max LR per round)"
     try:
         schedules = [
             round_schedule(
                 spec,
-                best.schedule,
+                best.schedule_name,
                 int(best.epochs),
                 max_lr,
                 _float_or(best.target, 0.0),
                 k,
                 PLOT_STEPS_PER_EPOCH,
+                best.start,
             )
             for k in range(1, rounds + 1)
         ]
     except (ValueError, TypeError) as err:  # a spec this version cannot rebuild: say so
         notes.append(f"LR curve of {best.schedule} not drawn: {err}")
         return
-    draw_lr_curve(ax, schedules, label=label, color=schedule_color(best.schedule))
+    draw_lr_curve(ax, schedules, label=label, color=schedule_color(best.schedule_name))
 
 
 def plot_max_lr_rounds(comparison: Comparison, path: Path) -> Path:

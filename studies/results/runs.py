@@ -19,6 +19,7 @@ import pandas as pd
 from studies.records import StudyRecord
 from trainables.keys import Metric, Outcome, Param, Role, RunStatus, Tag, metric, param, tag
 from trainables.query import runs_dataframe
+from trainables.recipe import PRUNED
 
 # Per (method, target, budget, schedule, seed) one selected trial: where a sampled max LR is
 # chosen.
@@ -48,12 +49,18 @@ def tidy_trials(frame: pd.DataFrame) -> pd.DataFrame:
     rounds = _number(frame, param(Param.ROUNDS)).fillna(1.0)
     oracle_round = _number(frame, tag(Tag.ROUND)).fillna(1.0)  # "" = one-shot = round 1
     seed = _number(frame, tag(Tag.SEED)).fillna(_number(frame, param(Param.SEED)))
+    schedule = _text(frame, tag(Tag.SCHEDULE))
+    start = _text(frame, tag(Tag.START)).replace("", PRUNED)
+    # What is compared is schedule × start: LRW and weight rewinding share the schedule lrw.
+    arm = (schedule + "+" + start).where(start != PRUNED, schedule)
     tidy = pd.DataFrame(
         {
             "run_id": _text(frame, "run_id"),
             "run_name": _text(frame, tag(Tag.RUN_NAME)),
             "role": role,
-            "schedule": _text(frame, tag(Tag.SCHEDULE)).where(role != Role.BASELINE, baseline),
+            "schedule": arm.where(role != Role.BASELINE, baseline),
+            "schedule_name": schedule,  # the registered schedule, to rebuild its LR curve
+            "start": start,
             "method": _text(frame, tag(Tag.METHOD)),
             "target": config.where(config != "", ratio),
             "epochs": _number(frame, param(Param.EPOCHS)),
