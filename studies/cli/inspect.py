@@ -15,16 +15,23 @@ from studies.errors import UsageError, user_input
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    sched = sub.add_parser("schedule", help="print a learning-rate schedule as CSV")
-    sched.add_argument(
-        "name", help="schedule name (ft, lrw, slr, clr, scyc, step, cosine, constant)"
+    sched = sub.add_parser(
+        "schedule",
+        help="print a learning-rate schedule as CSV",
+        description="Print a schedule as CSV: epoch,lr (or step,lr with --per-step); for scyc "
+        "with --rounds and no --round, the max LR per round (round,max_lr); with --round K, "
+        "round K's own schedule (step 0 = the round's first optimizer step).",
     )
-    sched.add_argument("--epochs", type=int, help="retraining budget in epochs")
+    sched.add_argument("name", help=f"schedule name ({', '.join(SCHEDULES.names())})")
+    sched.add_argument("--epochs", type=int, help="epochs (of one round for scyc)")
     sched.add_argument("--steps-per-epoch", type=int, default=1, help="iterations per epoch")
     sched.add_argument("--per-step", action="store_true", help="print step,lr for every iteration")
-    sched.add_argument("--rounds", type=int, help="scyc only: print round,max_lr for R rounds")
-    sched.add_argument("--round-ratio", type=float, help="scyc only: fraction pruned per round")
-    add_set_arg(sched, "schedule params")
+    sched.add_argument("--rounds", type=int, help="scyc: rounds of iterative pruning")
+    sched.add_argument(
+        "--round", type=int, help="scyc: print this round's schedule (1 = first pruned round)"
+    )
+    sched.add_argument("--round-ratio", type=float, help="scyc: fraction pruned per round")
+    add_set_arg(sched, "schedule params (e.g. shape=silo max_lr=0.05)")
     sched.add_argument("--plot", metavar="FILE.png", help="also plot the per-step LR to a PNG")
     sched.set_defaults(handler=run_schedule)
 
@@ -46,7 +53,9 @@ def run_schedule(args: argparse.Namespace) -> int:
     params = parse_assignments(args.set)
     with user_input("schedule"):
         SCHEDULES.get(args.name)
-    if args.rounds is not None or args.round_ratio is not None:
+    if args.round is not None:
+        params = {**params, **_scyc_round(args)}
+    elif args.rounds is not None or args.round_ratio is not None:
         return _print_scyc_rounds(args, params)
     if args.epochs is None:
         raise UsageError(
@@ -72,6 +81,18 @@ def run_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scyc_round(args: argparse.Namespace) -> dict[str, Any]:
+    """The params that place scyc in round K of R (validated like every schedule param)."""
+    if args.name != "scyc":
+        raise UsageError(f"schedule {args.name}: --round applies only to scyc")
+    if args.rounds is not None and not 1 <= args.round <= args.rounds:
+        raise UsageError(f"schedule scyc: --round must be in [1, --rounds={args.rounds}]")
+    params: dict[str, Any] = {"round_index": args.round}
+    if args.round_ratio is not None:
+        params["round_ratio"] = args.round_ratio
+    return params
+
+
 def _print_scyc_rounds(args: argparse.Namespace, params: dict[str, Any]) -> int:
     if args.name != "scyc":
         raise UsageError(f"schedule {args.name}: --rounds/--round-ratio apply only to scyc")
@@ -85,11 +106,10 @@ def _print_scyc_rounds(args: argparse.Namespace, params: dict[str, Any]) -> int:
         raise UsageError(
             f"schedule scyc --set: unknown parameter {unknown[0]!r}; valid: {', '.join(sorted(allowed))}"
         )
+    with user_input("schedule scyc --set"):  # all rows first: an error prints no table
+        rows = [(k, scyc_max_lr(k, args.round_ratio, **params)) for k in range(1, args.rounds + 1)]
     sys.stdout.write("round,max_lr\n")
-    with user_input("schedule scyc --set"):
-        for k in range(1, args.rounds + 1):
-            lr = scyc_max_lr(k, args.round_ratio, **params)
-            sys.stdout.write(f"{k},{lr:.10g}\n")
+    sys.stdout.writelines(f"{k},{lr:.10g}\n" for k, lr in rows)
     return 0
 
 
