@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
+    from studies.results.compare import Comparison
     from studies.spec import StudySpec
 
 
@@ -32,4 +33,36 @@ def run(spec: StudySpec | str, **resolve: str | None) -> pd.DataFrame:
     return run_study(resolve_spec(spec, **resolve))
 
 
-__all__ = ["run"]
+def load(name: str, workdir: str | None = None) -> pd.DataFrame:
+    """A study's trials as a tidy DataFrame, one row per trial run, typed columns (floats are
+    floats): run_id, run_name, role, schedule (with its start, e.g. lrw+rewind), schedule_name,
+    start, method, target (ratio or config), epochs, rounds, round, seed, max_lr, val_acc,
+    test_acc (final, as fractions), sparsity, macs_ratio, dense_test_acc, status, usable.
+
+        trials = studies.load("quickstart")
+        trials.groupby("schedule")["test_acc"].describe()
+    """
+    # MLflow loads when a study is read, not when `studies` is imported.
+    from studies import storage
+    from studies.records import load_record
+    from studies.results.runs import tidy_trials, trials_frame
+
+    record = load_record(workdir or storage.default_workdir(), name)
+    return tidy_trials(trials_frame(record))
+
+
+def compare(name: str, oracle: str | None = None, workdir: str | None = None) -> Comparison:
+    """The tables `prunetune compare` reports, without writing or logging anything:
+    `.table` (per method, target, budget, round and schedule: mean ± std over seeds, Δ vs the
+    validation-chosen reference with a 95 % CI, p and Holm-adjusted p, Hedges' g, gaps to the
+    oracle and the dense model), `.rounds` and `.max_lr_rounds` (iterative studies),
+    `.selected` (the validation-selected trial per seed), `.oracle`, `.notes`."""
+    # MLflow and scipy load when a study is compared, not when `studies` is imported.
+    from studies import storage
+    from studies.results.report import build_comparison
+
+    comparison, _, _ = build_comparison(workdir or storage.default_workdir(), name, oracle=oracle)
+    return comparison
+
+
+__all__ = ["compare", "load", "run"]

@@ -24,6 +24,7 @@ from ray import tune
 from studies import records
 from studies.errors import UsageError
 from studies.lease import StudyLease
+from studies.links import browse_lines
 from studies.plan import Phase, plan
 from studies.plan.search import claim_optuna_study, optuna_storage, optuna_studies
 from studies.preflight import preflight
@@ -55,6 +56,7 @@ def run_study(spec: StudySpec, *, dry_run: bool = False) -> pd.DataFrame:
             return existing
         ensure_ray(spec.ray.address, spec.storage.workdir)
         record = _open_study(spec, spec_hash(spec))
+        _announce(record)
         return _run_phases(spec, record)
 
 
@@ -71,7 +73,14 @@ def resume_study(name: str, workdir: str) -> pd.DataFrame:
         reopen_study_run(record.tracking_uri, record.parent_run_id)
         record.status = RunStatus.RUNNING
         record.save()
+        _announce(record)
         return _run_phases(spec, record)
+
+
+def _announce(record: StudyRecord) -> None:
+    """Where to watch the study, before its first trial starts."""
+    print(f"study {record.name!r} started; browse it while it runs:", flush=True)
+    print("\n".join(f"  {line}" for line in browse_lines(record)), flush=True)
 
 
 def _existing(spec: StudySpec) -> pd.DataFrame | None:

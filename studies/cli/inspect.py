@@ -41,8 +41,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rep.add_argument("--method", help="pruning method (default l1 with --config)")
     rep.add_argument("--ratio", type=float, help="fraction to prune, in [0, 1)")
     rep.add_argument("--dataset", default="cifar10", help="data set whose shape to use")
-    rep.add_argument("--format", choices=["json", "table"], default="table")
-    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument(
+        "--format", choices=["json", "table"], default="table", help="output format (table)"
+    )
+    rep.add_argument("--seed", type=int, default=0, help="seed of random selections (0)")
     rep.set_defaults(handler=run_prune_report)
 
 

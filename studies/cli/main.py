@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from typing import NoReturn
 
 from studies.cli import compare, inspect, study
@@ -26,8 +27,32 @@ class _Parser(argparse.ArgumentParser):
 Handler = Callable[[argparse.Namespace], int]
 
 
+ENVIRONMENT = """environment variables:
+  PRUNETUNE_WORKDIR      default --workdir (else ./prunetune-runs)
+  PRUNETUNE_DATA         where CIFAR-10/100 live when a study file gives no dataset.root
+  RAY_ADDRESS            the Ray cluster to join when --address is not given (set inside
+                         `ray job submit`); unset: a local Ray on 127.0.0.1
+  MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD
+                         credentials for an MLflow server behind basic auth
+  PGPASSWORD (or ~/.pgpass)
+                         the PostgreSQL password (never in a URL: URLs are recorded)"""
+
+
+def _version() -> str:
+    try:
+        return version("prunetune")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="prunetune", description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = _Parser(
+        prog="prunetune",
+        description=" ".join(__doc__.split("\n\n")[0].split()),
+        epilog=ENVIRONMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"prunetune {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     study.add_commands(sub)
     compare.add_commands(sub)

@@ -7,12 +7,16 @@ Handlers import the launcher (Ray, Optuna, MLflow: seconds to import) when they 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 
 from studies import storage
 from studies.cli.args import add_set_arg, add_workdir_arg, parse_assignments
+from studies.errors import UsageError
+from studies.links import DASHBOARD_PORT, browse_lines, dashboard_target
 from studies.records import list_records, load_record
 from studies.spec import StudySpec, list_presets, load_spec, resolve
 
@@ -39,10 +43,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_workdir_arg(ls)
     ls.set_defaults(handler=cmd_ls)
 
-    show = sub.add_parser("show", help="best trial per schedule of a study")
+    show = sub.add_parser(
+        "show", help="a study's schedules: mean ± std over seeds of the validation-selected trials"
+    )
     show.add_argument("name", help="the study's name (see `prunetune ls`)")
     add_workdir_arg(show)
     show.set_defaults(handler=cmd_show)
+
+    dash = sub.add_parser(
+        "dashboard", help="serve optuna-dashboard on a study's Optuna storage, on 127.0.0.1"
+    )
+    dash.add_argument("name", help="the study's name (see `prunetune ls`)")
+    add_workdir_arg(dash)
+    dash.add_argument("--port", type=int, default=DASHBOARD_PORT, help="port on 127.0.0.1")
+    dash.set_defaults(handler=cmd_dashboard)
 
     presets = sub.add_parser("presets", help="list the study presets shipped with prunetune")
     presets.set_defaults(handler=cmd_presets)
@@ -138,6 +152,29 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """optuna-dashboard in the foreground until Ctrl-C; bound to loopback like everything else."""
+    workdir = args.workdir or storage.default_workdir()
+    record = load_record(workdir, args.name)
+    if not 0 < args.port < 65536:
+        raise UsageError(f"dashboard: --port {args.port} is out of range; valid: 1-65535")
+    exe = Path(sys.executable).with_name("optuna-dashboard")
+    command = [
+        str(exe) if exe.exists() else "optuna-dashboard",
+        dashboard_target(record.optuna_storage),
+    ]
+    command += ["--host", "127.0.0.1", "--port", str(args.port)]
+    print(f"optuna-dashboard for study {record.name!r}: http://127.0.0.1:{args.port}/", flush=True)
+    try:
+        return subprocess.run(command, check=False).returncode
+    except KeyboardInterrupt:
+        return 0
+    except FileNotFoundError:
+        raise UsageError(
+            "dashboard: optuna-dashboard is not installed; pip install optuna-dashboard"
+        ) from None
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     for name, description in list_presets():
         print(f"{name:24} {description}")
@@ -155,13 +192,5 @@ def _print_summary(name: str, workdir: str, frame: pd.DataFrame, status: str = "
     # A ratio range samples a new target per trial: there is no grid of cells to miss.
     ranged = isinstance(record.spec.get("pruning", {}).get("ratio"), dict)
     print(summary_text(schedule_summary(tidy), None if ranged else missing_cells(tidy)), end="")
-    _print_mlflow_hint(record.tracking_uri, record.experiment_id)
-
-
-def _print_mlflow_hint(tracking_uri: str, experiment_id: str) -> None:
-    if tracking_uri.startswith(storage.HTTP):
-        print(f"\nbrowse: {tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs")
-        return
-    print("\nbrowse the runs with:")
-    print(f"  mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1 --port 5000")
-    print(f"  then open http://127.0.0.1:5000/#/experiments/{experiment_id}/runs")
+    print()
+    print("\n".join(browse_lines(record)))

@@ -32,6 +32,8 @@ def baseline_phase(spec: StudySpec, record: StudyRecord) -> Phase:
                 "epochs": int(spec.pretrain.epochs),
                 "point": tune.grid_search(points),
             },
+            phase="baselines",
+            expected=len(points),
         )
         return build_tuner(spec, record, trainable, parts)
 

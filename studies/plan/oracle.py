@@ -65,6 +65,7 @@ def _round_phase(spec: StudySpec, record: StudyRecord, k: int) -> Phase:
             },
             num_samples=grid_points(grid),  # more samples than points would repeat points
             search_alg=searcher,
+            phase=f"oracle round {k}",
         )
         return build_tuner(spec, record, trainable, parts)
 

@@ -14,8 +14,10 @@ from typing import Any
 
 from ray import tune
 
+from studies.progress import Progress
 from studies.records import StudyRecord
 from studies.spec import StudySpec
+from trainables.keys import Metric
 
 TrainableFactory = Callable[[], Any]
 
@@ -40,6 +42,9 @@ class TunerParts:
     num_samples: int = 1
     search_alg: Any = None
     scheduler: Any = None
+    phase: str = "search"  # what the progress line calls it
+    expected: int | None = None  # trials the phase runs, if not num_samples (a grid_search)
+    metric: tuple[str, str] = (Metric.VAL_ACC, "max")  # what "best so far" means
 
 
 def study_context(record: StudyRecord) -> dict[str, str]:
@@ -92,6 +97,7 @@ def build_tuner(
             storage_path=spec.storage.ray,
             failure_config=tune.FailureConfig(max_failures=spec.search.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            verbose=0,
+            callbacks=[Progress(parts.phase, parts.expected or parts.num_samples, *parts.metric)],
+            verbose=0,  # our Progress line instead of Tune's tables and temp-dir hints
         ),
     )

@@ -197,6 +197,13 @@ def make_scheduler(spec: StudySpec) -> TrialScheduler | None:
     )
 
 
+def _progress_metric(spec: StudySpec) -> tuple[str, str]:
+    metric, mode = objective_metrics(spec)
+    if isinstance(metric, list) and isinstance(mode, list):  # multi-objective: show the first
+        return metric[0], mode[0]
+    return str(metric), str(mode)
+
+
 def search_phase(spec: StudySpec, record: StudyRecord) -> Phase:
     """The Optuna search over the spec's space, as one Tune run."""
     trainable = trainable_factory(spec, prune_retrain)
@@ -208,6 +215,7 @@ def search_phase(spec: StudySpec, record: StudyRecord) -> Phase:
             num_samples=search_trials(spec),
             search_alg=make_search_alg(spec),
             scheduler=make_scheduler(spec),
+            metric=_progress_metric(spec),
         )
         return build_tuner(spec, record, trainable, parts)
 

@@ -53,14 +53,15 @@ class MlflowSource:
         StudyRun.attach(record.tracking_uri, record.parent_run_id).log_artifacts(out_dir, "report")
 
 
-def run_compare(
+def build_comparison(
     workdir: str,
     name: str,
     *,
     oracle: str | None = None,
     source: RunSource | None = None,
-) -> tuple[Path, pd.DataFrame]:
-    """Build, write and log the report of study `name`; returns (report.md path, main table)."""
+) -> tuple[Comparison, pd.DataFrame, pd.DataFrame | None]:
+    """The comparison of study `name` (with the oracle runs of study `oracle`), and the raw
+    trials frames it was made from."""
     source = source or MlflowSource()
     record = load_record(workdir, name)
     trials = _runs(source, record, "")
@@ -71,7 +72,22 @@ def run_compare(
         except UsageError as err:
             raise UsageError(f"--oracle: {err}") from err
         oracle_trials = _runs(source, oracle_record, "--oracle: ")
-    comparison = compare(trials, oracle_trials, fetch=source.history(record))
+    return compare(trials, oracle_trials, fetch=source.history(record)), trials, oracle_trials
+
+
+def run_compare(
+    workdir: str,
+    name: str,
+    *,
+    oracle: str | None = None,
+    source: RunSource | None = None,
+) -> tuple[Path, pd.DataFrame]:
+    """Build, write and log the report of study `name`; returns (report.md path, main table)."""
+    source = source or MlflowSource()
+    comparison, trials, oracle_trials = build_comparison(
+        workdir, name, oracle=oracle, source=source
+    )
+    record = load_record(workdir, name)
     out_dir = Path(workdir) / "reports" / name
     report = write_report(
         comparison, out_dir, name=name, spec=record.spec, trials=trials, oracle_study=oracle

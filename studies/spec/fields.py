@@ -171,6 +171,8 @@ def _values_or_range(item: Any, range_type: type[BaseModel]) -> Any:
 Ratios = _values_or_range(Fraction, RatioRange)
 MaxLrs = _values_or_range(PosFloat, LrRange)
 Momentum = _bounded(float, 0, 1, hi_open=True)
+
+
 def _start(value: str) -> str:
     try:
         parse_start(value)

@@ -37,8 +37,11 @@ def test_cli_run_end_to_end(write_study, mlflow_server: str, tmp_path: Path) -> 
         "run", str(study), "--tracking-uri", mlflow_server, "--workdir", str(workdir), cwd=tmp_path
     )
     assert res.returncode == 0, res.stderr[-4000:]
-    assert "best trial per schedule" in res.stdout
-    assert "#/experiments/" in res.stdout and "/runs" in res.stdout
+    out = res.stdout
+    assert out.index("started; browse it while it runs") < out.index("[search] ")
+    assert "[search] 4/4 done, 0 running, 0 pending, 0 failed | best val_acc" in out
+    assert "#/experiments/" in out and "/runs" in out and "prunetune dashboard e2e" in out
+    assert "tensorboard" not in out + res.stderr
     assert set(listening_ports_outside_loopback()) <= before, "something listened off loopback"
 
     client, parents, runs = _study_runs(mlflow_server, "e2e")
@@ -88,6 +91,8 @@ def test_cli_run_end_to_end(write_study, mlflow_server: str, tmp_path: Path) -> 
     shown = prunetune("show", "e2e", "--workdir", str(workdir), cwd=tmp_path)
     assert shown.returncode == 0 and "clr" in shown.stdout and "ft" in shown.stdout
 
+    _check_notebook_api(workdir)
+    _check_dashboard(workdir, tmp_path)
     compared = prunetune("compare", "e2e", "--workdir", str(workdir), cwd=tmp_path)
     assert compared.returncode == 0, compared.stderr[-3000:]
     report_dir = workdir / "reports" / "e2e"
@@ -98,6 +103,55 @@ def test_cli_run_end_to_end(write_study, mlflow_server: str, tmp_path: Path) -> 
     ).exists()
     logged = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert "report/report.md" in logged
+
+
+def _check_notebook_api(workdir: Path) -> None:
+    """studies.load: typed columns; studies.compare: the report's tables, nothing written."""
+    import studies
+
+    trials = studies.load("e2e", workdir=str(workdir))
+    assert len(trials) == 4 and set(trials["schedule"]) <= {"ft", "clr"}
+    for column in ("max_lr", "val_acc", "test_acc", "sparsity", "epochs", "seed"):
+        assert trials[column].dtype == float, column
+    comparison = studies.compare("e2e", workdir=str(workdir))
+    assert not comparison.table.empty and set(comparison.table["schedule"]) <= {"ft", "clr"}
+    assert not (workdir / "reports").exists()
+
+
+def _check_dashboard(workdir: Path, cwd: Path) -> None:
+    """`prunetune dashboard` serves optuna-dashboard on 127.0.0.1 for the study's storage."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.integration.study_helpers import free_port
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "studies.cli", "dashboard", "e2e", "--workdir", str(workdir)]
+    proc = subprocess.Popen([*cmd, "--port", str(port)], cwd=cwd, stdout=subprocess.PIPE)
+    try:
+        deadline, status = time.monotonic() + 60, None
+        while status != 200 and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
+                    status = r.status
+                    body = r.read().decode()
+            except OSError:
+                time.sleep(0.5)
+        assert status == 200 and '"e2e"' in body
+        assert f"127.0.0.1:{port}" in " ".join(
+            line.split()[3] for line in _listening() if f":{port}" in line
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _listening() -> list[str]:
+    import subprocess
+
+    return subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout.splitlines()
 
 
 def _dense_params(dense_run, client) -> int:
