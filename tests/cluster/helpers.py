@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tests.cluster import procs
 
 
 def listening_sockets(pids: set[int] | None = None) -> list[str]:
@@ -22,6 +27,33 @@ def is_loopback(local: str) -> bool:
     return host.startswith("127.") or host in ("::1", "localhost")
 
 
-def outside_loopback() -> set[str]:
-    """Every listening socket of this machine that is not on loopback."""
-    return {s for s in listening_sockets() if not is_loopback(s)}
+def owned_outside_loopback(roots: set[int], groups: set[int] = frozenset()) -> set[str]:
+    """Non-loopback listening sockets of these process trees only: a machine-wide check would
+    also see the Rays that other test runs on this shared machine start meanwhile."""
+    return {s for s in listening_sockets(procs.tree(roots, groups)) if not is_loopback(s)}
+
+
+def run_watching_sockets(
+    cmd: list[str], *, timeout: float, watch: Callable[[], set[str]] | None = None, **popen: Any
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``cmd`` to the end while sampling, every second, the non-loopback listening sockets
+    of its process tree (and of ``watch()``, e.g. the cluster's); returns both."""
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
+    )
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while True:
+        seen |= owned_outside_loopback({proc.pid})
+        if watch is not None:
+            seen |= watch()
+        try:
+            out, err = proc.communicate(timeout=1.0)  # retrying loses no output
+            break
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > deadline:
+                proc.kill()
+                out, err = proc.communicate()
+                err += f"\n(killed after {timeout:.0f} s)"
+                break
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err), seen

@@ -315,6 +315,7 @@ class RayCluster:
     head: subprocess.Popen[bytes] | None = None
     workers: dict[int, WorkerNode] = field(default_factory=dict)
     head_start_s: float = 0.0
+    launched: float = 0.0
     _next: int = 1
 
     @property
@@ -354,7 +355,7 @@ class RayCluster:
             f"--object-store-memory={OBJECT_STORE_BYTES}",
             f"--temp-dir={self.temp_dir}", "--disable-usage-stats",
         ]  # fmt: skip
-        self._launched = time.monotonic()
+        self.launched = time.monotonic()
         with (self.root / "head.log").open("ab") as log:
             self.head = subprocess.Popen(
                 cmd, cwd=self.root, env=service_env(), stdout=log, stderr=subprocess.STDOUT,
@@ -373,7 +374,7 @@ class RayCluster:
             return http_ok(f"{self.dashboard_url}/api/jobs/")
 
         wait_until(ready, timeout, "ray head", self.root / "head.log", self.head)
-        self.head_start_s = time.monotonic() - self._launched
+        self.head_start_s = time.monotonic() - self.launched
         return self.head_start_s
 
     # -- worker nodes -------------------------------------------------------------------------
@@ -395,8 +396,10 @@ class RayCluster:
         ]  # fmt: skip
         with log_path.open("ab") as log:
             proc = subprocess.Popen(
-                cmd, cwd=REPO, env=service_env(PYTHONPATH=str(REPO)), stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                # cwd=REPO lets `-m tests.cluster.ray_node` import; no PYTHONPATH, so trial
+                # workers import prunetune the way a real node does (the installed package).
+                cmd, cwd=REPO, env=service_env(), stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
             )  # fmt: skip
         node = WorkerNode(index, resource, proc, temp, log_path)
         self.workers[index] = node

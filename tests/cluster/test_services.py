@@ -9,12 +9,13 @@ import subprocess
 import sys
 import textwrap
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.cluster import procs
-from tests.cluster.helpers import is_loopback, listening_sockets
+from tests.cluster.helpers import is_loopback, listening_sockets, owned_outside_loopback
 from tests.cluster.services import MlflowServer, Postgres, RayCluster, service_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -100,8 +101,6 @@ def test_mlflow_pg_stop_start_same_port(mlflow_pg: MlflowServer) -> None:
     uri = mlflow_pg.uri
     mlflow_pg.stop()
     with pytest.raises(OSError):
-        import urllib.request
-
         urllib.request.urlopen(f"{uri}/health", timeout=2)
     mlflow_pg.start()
     assert mlflow_pg.uri == uri
@@ -110,9 +109,9 @@ def test_mlflow_pg_stop_start_same_port(mlflow_pg: MlflowServer) -> None:
     assert mlflow_pg.start_s < 60
 
 
-def test_ray_cluster_nodes_on_loopback(ray_cluster: RayCluster) -> None:
-    """Head with 0 CPUs plus ≥ 2 one-CPU worker nodes, each with its own resource, on
-    127.0.0.1; nothing of the stack listens elsewhere."""
+def test_ray_cluster_nodes(ray_cluster: RayCluster) -> None:
+    """Head with 0 CPUs plus ≥ 2 one-CPU worker nodes, each with its own resource, all with
+    node IP 127.0.0.1."""
     nodes = [n for n in ray_cluster.nodes() if n["state"] == "ALIVE"]
     heads = [n for n in nodes if n["is_head_node"]]
     workers = [n for n in nodes if not n["is_head_node"]]
@@ -156,3 +155,25 @@ def test_ray_cluster_lost_node_and_replacement(ray_cluster: RayCluster) -> None:
     assert len(ray_cluster.workers) == before
     totals = [n["resources_total"] for n in ray_cluster.nodes() if n["state"] == "ALIVE"]
     assert any(replacement.resource in t for t in totals)
+
+
+def test_socket_watch_sees_a_child_listener(tmp_path: Path) -> None:
+    """The loopback check finds the listeners of a process tree and classifies addresses
+    (the negative control binds only 127.0.0.1: nothing may listen outside on this box)."""
+    assert all(map(is_loopback, ["127.0.0.1:1", "[::ffff:127.0.0.1]:1", "[::1]:1"]))
+    assert not any(map(is_loopback, ["0.0.0.0:1", "*:1", "[::]:1", "192.0.2.2:1"]))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not listening_sockets(procs.tree([server.pid])):
+            assert time.monotonic() < deadline, "http.server never listened"
+            time.sleep(0.2)
+        (found,) = listening_sockets(procs.tree([server.pid]))
+        assert found.startswith("127.0.0.1:") and is_loopback(found)
+        assert owned_outside_loopback({server.pid}) == set()
+    finally:
+        server.kill()
+        server.wait(timeout=10)
