@@ -45,7 +45,7 @@ class Bundle(Protocol):
 
 @dataclass
 class TrainConfig:
-    """Optimizer and loop settings; the defaults are the CIFAR recipe of SCIENCE.md §1."""
+    """Optimizer and loop settings; the defaults are the CIFAR recipe of docs/science.md §1."""
 
     batch_size: int = 64
     momentum: float = 0.9  # overridden per step by schedules that cycle momentum (clr, scyc)

@@ -31,9 +31,11 @@ from studies.preflight import preflight
 from studies.ray_session import ensure_ray, set_loopback_env
 from studies.records import StudyRecord
 from studies.results.runs import trials_frame
+from studies.results.summary import log_study_summary, study_description
 from studies.spec import StudySpec, spec_hash, validate
 from trainables.keys import RunStatus
 from trainables.study_run import (
+    describe_study_run,
     end_study_run,
     kill_unfinished_trial_runs,
     open_study_run,
@@ -131,6 +133,7 @@ def _open_study(spec: StudySpec, digest: str) -> StudyRecord:
     )
     try:
         record.save()
+        describe_study_run(study_run, *study_description(spec, digest))
     except BaseException:
         end_study_run(record.tracking_uri, record.parent_run_id, RunStatus.FAILED)
         raise
@@ -185,9 +188,15 @@ def _run_phase(phase: Phase, record: StudyRecord) -> None:
 
 
 def _end(record: StudyRecord, status: RunStatus) -> None:
-    """The record and the parent run say the same; trial runs left RUNNING are swept."""
+    """The record and the parent run say the same; trial runs left RUNNING are swept; a
+    finished study's run gets its summary (mean test accuracy per schedule) as metrics."""
     record.status = status
     record.save()
+    if status == RunStatus.FINISHED:
+        try:
+            log_study_summary(record)
+        except Exception as err:  # the trials hold the results; a summary is a convenience
+            log.warning("study summary not logged to MLflow: %s", err)
     kill_unfinished_trial_runs(record.tracking_uri, record.experiment_id, record.parent_run_id)
     end_study_run(record.tracking_uri, record.parent_run_id, status)
 

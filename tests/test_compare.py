@@ -63,9 +63,9 @@ def run(
         "params.trial.epochs": str(epochs),
         "params.trial.rounds": str(rounds),
         "params.trial.max_lr": None if max_lr is None else str(max_lr),
-        "metrics.final_val_acc": val,
-        "metrics.final_test_acc": test,
-        "metrics.sparsity": sparsity,
+        "metrics.final/val_acc": val,
+        "metrics.final/test_acc": test,
+        "metrics.final/sparsity": sparsity,
     }
 
 
@@ -77,7 +77,7 @@ def pretrain(seed: int, acc: float) -> dict:
         "tags.role": "pretrain",
         "tags.seed": str(seed),
         "tags.schedule": "step",
-        "metrics.dense_test_acc": acc,
+        "metrics.dense/test_acc": acc,
     }
 
 
@@ -233,10 +233,10 @@ def iterative_frame() -> tuple[pd.DataFrame, dict[tuple[str, str], list[tuple[in
             rows.append(run(rid, schedule=schedule, seed=seed, rounds=R, test=accs[-1],
                             val=accs[-1], max_lr=max_lr, ratio="0.2"))  # fmt: skip
             lrs = SCYC_LR if schedule == "scyc" else [0.05] * R
-            hist[(rid, "round_test_acc")] = [(k + 1, a) for k, a in enumerate(accs)]
-            hist[(rid, "round_val_acc")] = [(k + 1, a) for k, a in enumerate(accs)]
-            hist[(rid, "round_sparsity")] = [(k + 1, 1 - 0.8 ** (k + 1)) for k in range(R)]
-            hist[(rid, "round_max_lr")] = [(k + 1, v) for k, v in enumerate(lrs)]
+            hist[(rid, "round/test_acc")] = [(k + 1, a) for k, a in enumerate(accs)]
+            hist[(rid, "round/val_acc")] = [(k + 1, a) for k, a in enumerate(accs)]
+            hist[(rid, "round/sparsity")] = [(k + 1, 1 - 0.8 ** (k + 1)) for k in range(R)]
+            hist[(rid, "round/max_lr")] = [(k + 1, v) for k, v in enumerate(lrs)]
         for k in range(1, R + 1):
             rows.append(run(f"or{seed}r{k}", role="oracle", seed=seed, round_=str(k), rounds=R,
                             test=0.93 - 0.02 * k, max_lr=0.02 * k, winner=True, ratio="0.2"))  # fmt: skip
@@ -399,8 +399,8 @@ def test_real_mlflow_store_round_trip(tmp_path: Path, monkeypatch: pytest.Monkey
         client.log_param(trial, "trial.epochs", "4")
         client.log_param(trial, "trial.rounds", "2")
         for k, acc in enumerate([0.9, 0.85 + 0.01 * seed], 1):
-            client.log_metric(trial, "round_test_acc", acc, step=k)
-            client.log_metric(trial, "round_sparsity", 1 - 0.8**k, step=k)
+            client.log_metric(trial, "round/test_acc", acc, step=k)
+            client.log_metric(trial, "round/sparsity", 1 - 0.8**k, step=k)
         client.log_metric(trial, "final_test_acc", 0.85 + 0.01 * seed)
         client.log_metric(trial, "final_val_acc", 0.86)
         client.set_terminated(trial)

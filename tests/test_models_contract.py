@@ -98,7 +98,7 @@ def test_dependency_graph_prunes_a_channel(name: str, dims: int) -> None:
     assert torch.equal(copy(x), y)
 
 
-# Published dense budgets at 32×32 (SCIENCE.md / PFEC / Rethinking), MACs and parameters.
+# Published dense budgets at 32×32 (docs/science.md / PFEC / Rethinking), MACs and parameters.
 PUBLISHED = {
     "resnet20": (40.6e6, 0.27e6),
     "resnet56": (125.5e6, 0.85e6),
@@ -117,7 +117,7 @@ def test_dense_budget_matches_published(name: str) -> None:
     assert params == pytest.approx(want_params, rel=0.02)
 
 
-VGG16_CONFIGS = {  # SCIENCE.md: PFEC VGG-16 configs and the parameters they remove
+VGG16_CONFIGS = {  # docs/science.md: PFEC VGG-16 configs and the parameters they remove
     "A": (
         [32, 64, "M", 128, 128, "M", 256, 256, 256, "M", 256, 256, 256, "M", 256, 256, 256],
         64.0,

@@ -48,8 +48,8 @@ def _toy_round(k: int, grid: list[float], seeds: list[int], start: str) -> pd.Da
                     "tags.seed": str(seed),
                     "params.trial.epochs": "2",
                     "params.trial.max_lr": str(lr),
-                    "metrics.final_val_acc": val,
-                    "metrics.final_test_acc": test,
+                    "metrics.final/val_acc": val,
+                    "metrics.final/test_acc": test,
                     "tags.final_checkpoint": f"/ckpt/{k}/{seed}/{lr}.pt",
                     "tags.started_from": start,
                 }
@@ -58,7 +58,7 @@ def _toy_round(k: int, grid: list[float], seeds: list[int], start: str) -> pd.Da
 
 
 def test_default_grid_is_eight_log_spaced_values():
-    """oracle_values(): 8 values, log-spaced from 0.005 to 0.5 (SCIENCE.md §4)."""
+    """oracle_values(): 8 values, log-spaced from 0.005 to 0.5 (docs/science.md §4)."""
     spec = validate(BASE)
     values = oracle_values(spec.oracle)
     assert len(values) == 8 and values[0] == 0.005 and values[-1] == 0.5
@@ -95,5 +95,5 @@ def test_greedy_oracle_finds_the_known_max_lr_each_round():
 def test_ties_go_to_the_smaller_max_lr():
     """Equal validation accuracy: the smaller max LR wins, so the choice is reproducible."""
     runs = _toy_round(1, [0.01, 0.02], [0], start="")
-    runs["metrics.final_val_acc"] = 0.8
+    runs["metrics.final/val_acc"] = 0.8
     assert select_winners(runs)["max_lr"].tolist() == [0.01]

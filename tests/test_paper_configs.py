@@ -30,7 +30,7 @@ def pruned(config: str, method: str = "l1", seed: int = 0) -> nn.Module:
 
 @pytest.mark.parametrize("config", list(PAPER_REDUCTIONS))
 def test_reductions_match_the_paper(config: str) -> None:
-    """MACs / params removed (conv + FC, CIFAR-10, 32×32) match SCIENCE.md within 1 point."""
+    """MACs / params removed (conv + FC, CIFAR-10, 32×32) match docs/science.md within 1 point."""
     dense_macs, dense_params = conv_fc_macs_params(build(PAPER_CONFIGS[config].model, 10), X32)
     macs, params = conv_fc_macs_params(pruned(config), X32)
     macs_removed, params_removed = PAPER_REDUCTIONS[config]

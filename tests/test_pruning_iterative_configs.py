@@ -56,7 +56,7 @@ def test_iterative_config_compounds_per_stage(depth: int, rounds: int) -> None:
         asked = sum(c * r for c, r in zip(before, RATIOS, strict=True)) / sum(before)
         assert report.requested_ratio == pytest.approx(asked)
     assert model(X32).shape == (1, 10)
-    if rounds == 8:  # SCIENCE.md's 8 rounds: 16/32/64 → 5/6/9
+    if rounds == 8:  # docs/science.md's 8 rounds: 16/32/64 → 5/6/9
         assert stage_widths(model) == [{5}, {6}, {9}]
 
 

@@ -64,7 +64,7 @@ def test_reference_ties_go_to_more_seeds_then_to_the_schedule_name() -> None:
 def test_tie_is_noted_on_the_reference_row_only() -> None:
     """clr and scratch-b tie on validation (both 90): clr by name, and only clr's note says so."""
     frame = known_frame()
-    frame.loc[frame["run_id"].str.startswith("sb"), "metrics.final_val_acc"] = 0.90
+    frame.loc[frame["run_id"].str.startswith("sb"), "metrics.final/val_acc"] = 0.90
     table = compare(frame).table
     assert bool(row(table, "clr")["reference"])
     assert "tie rule" in row(table, "clr")["note"] and row(table, "ft")["note"] == ""

@@ -20,8 +20,8 @@ def test_lrw_and_weight_rewinding_are_different_rows() -> None:
         "tags.ratio": "0.5",
         "tags.seed": "0",
         "params.trial.epochs": "4",
-        "metrics.final_val_acc": 0.9,
-        "metrics.final_test_acc": 0.9,
+        "metrics.final/val_acc": 0.9,
+        "metrics.final/test_acc": 0.9,
     }
     frame = pd.DataFrame(
         [

@@ -149,7 +149,7 @@ def test_steps_outside_the_run_are_value_errors(make: Callable[..., Schedule]) -
 
 
 def test_registry_lists_the_papers_schedules() -> None:
-    """Every schedule of SCIENCE.md §1–2 is registered and is a Schedule."""
+    """Every schedule of docs/science.md §1–2 is registered and is a Schedule."""
     assert set(NAMES) >= {"step", "ft", "lrw", "slr", "clr", "scyc", "cosine", "constant"}
     assert all(issubclass(SCHEDULES.get(n), Schedule) for n in NAMES)
     assert all(SCHEDULES.get(n).name == n for n in NAMES)

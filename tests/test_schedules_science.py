@@ -1,4 +1,4 @@
-"""The schedules match their definitions in SCIENCE.md §1–2 (CIFAR values)."""
+"""The schedules match their definitions in docs/science.md §1–2 (CIFAR values)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def test_lrw_max_lr_scales_the_replayed_segment() -> None:
     [(40, 4, 22, 31), (72, 7, 39, 55), (152, 15, 83, 117)],
 )
 def test_slr_matches_the_papers_table(epochs: int, warmup: int, drop1: int, drop2: int) -> None:
-    """SLR's warm-up length and absolute drop epochs are SCIENCE.md's table, value by value."""
+    """SLR's warm-up length and absolute drop epochs are docs/science.md's table, value by value."""
     lrs = _epoch_lrs("slr", epochs)
     for e in range(warmup):
         expected = 0.1 + (0.001 - 0.1) / 2 * (math.cos(math.pi * e / warmup) + 1)
@@ -144,7 +144,7 @@ CLR_TORCH = dict(
     ("epochs", "steps"), [(1, 1), (1, 2), (1, 7), (3, 7), (2, 13), (5, 3), (40, 11), (160, 3)]
 )
 def test_clr_equals_torch_one_cycle_at_every_step(epochs: int, steps: int) -> None:
-    """clr's LR and momentum equal OneCycleLR's (SCIENCE.md's arguments) bit for bit."""
+    """clr's LR and momentum equal OneCycleLR's (docs/science.md's arguments) bit for bit."""
     lrs, moms = _torch_one_cycle(epochs, steps, **CLR_TORCH)
     schedule = build_schedule("clr", epochs=epochs, steps_per_epoch=steps)
     assert schedule.lrs() == lrs

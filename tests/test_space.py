@@ -53,7 +53,7 @@ def _ask_many(spec: StudySpec, n: int, sampler=None) -> list[tuple[dict, dict]]:
     return out
 
 
-# scyc computes its peak; ft and lrw take theirs from the original recipe (SCIENCE.md §2).
+# scyc computes its peak; ft and lrw take theirs from the original recipe (docs/science.md §2).
 NOT_SEARCHED = {"scyc", "ft", "lrw"}
 
 

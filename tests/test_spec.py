@@ -373,3 +373,14 @@ def _needs_root(preset: str) -> bool:
 
     text = (resources.files("studies.presets") / f"{preset}.toml").read_text()
     return tomllib.loads(text)["dataset"]["name"] in ("cifar10", "cifar100", "imagefolder")
+
+
+@pytest.mark.parametrize("preset", [name for name, _ in list_presets()])
+def test_spec_written_as_toml_reads_back_the_same(preset: str) -> None:
+    """spec_to_toml (the study file logged with every study) loads back to the same spec."""
+    import tomllib
+
+    from studies.spec.dump import spec_to_toml
+
+    spec = load_spec(preset, {"dataset.root": "/data"} if _needs_root(preset) else None)
+    assert validate(tomllib.loads(spec_to_toml(spec))) == spec

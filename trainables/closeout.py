@@ -11,7 +11,7 @@ from pathlib import Path
 from ray import tune
 
 from trainables.config import TrialConfig
-from trainables.keys import Metric, Outcome, Tag
+from trainables.keys import Metric, Outcome, Result, Tag
 from trainables.resources import node_label
 from trainables.round_run import loggable
 from trainables.runs import TrialRun
@@ -34,8 +34,8 @@ def summary_metrics(state: TrialState) -> dict[str, float]:
     """What a finished trial (or baseline) reports once: accuracies, cost, time."""
     final = state.last_report
     return {
-        Metric.BEST_VAL_ACC: state.best_val,
-        Metric.TEST_AT_BEST_VAL: state.best_test_at_best_val,
+        Metric.FINAL_BEST_VAL_ACC: state.best_val,
+        Metric.FINAL_TEST_AT_BEST_VAL: state.best_test_at_best_val,
         Metric.FINAL_VAL_ACC: state.last_val,
         Metric.FINAL_TEST_ACC: state.last_test,
         Metric.SPARSITY: final.get("sparsity_after", float("nan")),
@@ -57,7 +57,15 @@ def close_trial(run: TrialRun, state: TrialState, tags: dict[str, str] | None = 
     status = Outcome.DIVERGED if state.diverged else Outcome.COMPLETED
     run.set_tags({Tag.STATUS: status, **(tags or {})})
     if state.diverged:
-        tune.report({**summary, "diverged": 1.0, Metric.VAL_ACC: finite_or_zero(summary)})
+        tune.report(
+            {
+                Result.VAL_ACC: finite_or_zero(summary),
+                Result.BEST_VAL_ACC: finite_or_zero(summary),
+                Result.MACS: summary[Metric.MACS],
+                Result.PARAMS: summary[Metric.PARAMS],
+                Result.DIVERGED: 1.0,
+            }
+        )
 
 
 def final_checkpoint_path(tc: TrialConfig, run_id: str) -> Path:

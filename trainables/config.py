@@ -137,8 +137,23 @@ class TrialConfig:
     def pretrain_config(self, device: str) -> TrainConfig:
         return train_config(self.spec["pretrain"], seed=self.seed, device=device)
 
+    def run_name(self, trial_key: str) -> str:
+        """A name that says what the trial is, e.g. 'clr-lr0.0412-l1-0.5-e8-s0-#3' (the Tune
+        trial's number keeps it unique); baselines and oracle rounds say so first."""
+        arm = self.schedule if self.start == PRUNED else f"{self.schedule}+{self.start}"
+        parts = [self.baseline] if self.baseline else [arm]
+        if self.role == Role.ORACLE:
+            parts.insert(0, f"oracle-r{self.first_round}")
+        if self.max_lr is not None:
+            parts.append(f"lr{self.max_lr:.3g}")
+        target = self.prune_config or ("" if self.ratio is None else f"{self.ratio:g}")
+        parts += [self.method, target, f"e{self.epochs}", f"s{self.seed}"]
+        number = trial_key.rpartition("_")[2].lstrip("0") or "0"
+        return "-".join(p for p in parts if p) + (f"-#{number}" if number.isdigit() else "")
+
     def params(self) -> dict[str, Any]:
-        """What MLflow records as the trial's params: sampled values + the spec, flattened later."""
+        """What MLflow records as the trial's params: what was sampled or differs between the
+        trials of a study; the whole spec is on the study's run (spec.toml), not on each."""
         sampled = {
             "schedule": self.schedule,
             "max_lr": self.max_lr,
@@ -151,7 +166,7 @@ class TrialConfig:
             "start": self.start,
             "role": self.role,
         }
-        return {"trial": {k: v for k, v in sampled.items() if v is not None}, "spec": self.spec}
+        return {"trial": {k: v for k, v in sampled.items() if v is not None}}
 
     def tags(self) -> dict[str, str]:
         return {

@@ -80,8 +80,7 @@ def get_dense(
                 _pretrain(tc, bundle, device, path, epochs)
     saved = load_checkpoint(path)
     accs = {
-        k: float(saved.extra.get(k, float("nan")))
-        for k in (Metric.DENSE_VAL_ACC, Metric.DENSE_TEST_ACC)
+        k: float(saved.extra.get(k, float("nan"))) for k in ("dense_val_acc", "dense_test_acc")
     }
     return saved.model, accs
 
@@ -171,8 +170,8 @@ def _pretrain(
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         extra = {
             "recipe": key,
-            Metric.DENSE_VAL_ACC: final.val_acc if final else float("nan"),
-            Metric.DENSE_TEST_ACC: final.test_acc if final else float("nan"),
+            "dense_val_acc": final.val_acc if final else float("nan"),
+            "dense_test_acc": final.test_acc if final else float("nan"),
         }
         save_checkpoint(tmp, model=model.cpu(), extra=extra)
         os.replace(tmp, path)
@@ -180,8 +179,8 @@ def _pretrain(
 
 def _epoch_dict(m: EpochMetrics) -> dict[str, float]:
     return {
-        "train_loss": m.train_loss,
-        "train_acc": m.train_acc,
+        Metric.TRAIN_LOSS: m.train_loss,
+        Metric.TRAIN_ACC: m.train_acc,
         Metric.VAL_ACC: m.val_acc,
         Metric.TEST_ACC: m.test_acc,
         Metric.LR: m.lr,

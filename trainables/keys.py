@@ -60,6 +60,7 @@ class Tag:
     STATUS = "status"  # an Outcome
     BASELINE = "baseline"
     NODE = "node"
+    TUNE_TRIAL = "tune_trial"  # the Tune trial's name: finds the run again after a restart
     EPOCHS_REACHED = "epochs_reached"
     ORACLE_WINNER = "oracle_winner"
     FINAL_CHECKPOINT = "final_checkpoint"
@@ -76,32 +77,75 @@ class Param:
     START = "trial.start"
 
 
-class Metric:
-    """Metric names: per epoch, per round (step = round index) and summary."""
+class Result:
+    """What a trial reports to Tune after every epoch: the names Tune's schedulers and Optuna's
+    objectives use (flat, stable: a study file's `search.objective` names one of them)."""
 
     EPOCH = "epoch"
-    LR = "lr"
+    ROUND = "round"
+    TRAIN_LOSS = "train_loss"
+    TRAIN_ACC = "train_acc"
     VAL_ACC = "val_acc"
     TEST_ACC = "test_acc"
+    LR = "lr"
+    MAX_LR = "max_lr"
     BEST_VAL_ACC = "best_val_acc"
     TEST_AT_BEST_VAL = "test_acc_at_best_val"
-    FINAL_VAL_ACC = "final_val_acc"
-    FINAL_TEST_ACC = "final_test_acc"
     SPARSITY = "sparsity"
     MACS = "macs"
     PARAMS = "params"
-    MACS_RATIO = "macs_ratio"
-    EPOCHS_REACHED = "epochs_reached"
-    WALL_TIME = "wall_time_s"
-    DENSE_VAL_ACC = "dense_val_acc"
-    DENSE_TEST_ACC = "dense_test_acc"
-    ROUND_SPARSITY = "round_sparsity"
-    ROUND_MACS = "round_macs"
-    ROUND_PARAMS = "round_params"
-    ROUND_VAL_ACC = "round_val_acc"
-    ROUND_TEST_ACC = "round_test_acc"
-    ROUND_MAX_LR = "round_max_lr"
-    ORACLE_MAX_LR = "oracle_max_lr"  # on the study run, one per group, step = round
+    DIVERGED = "diverged"
+
+
+class Metric:
+    """MLflow metric names. The part before "/" is the section the MLflow chart view groups
+    them under: accuracies (acc/) first, then the LR, per-round values (step = round index),
+    the final summary (one value per run) and the dense model the trial started from."""
+
+    # per epoch, step = epoch (over all rounds)
+    TRAIN_LOSS = "loss/train"
+    TRAIN_ACC = "acc/train"
+    VAL_ACC = "acc/val"
+    TEST_ACC = "acc/test"
+    BEST_VAL_ACC = "acc/best_val"  # per round: reset when a round starts
+    TEST_AT_BEST_VAL = "acc/test_at_best_val"
+    LR = "lr"
+    # per round, step = round
+    ROUND_SPARSITY = "round/sparsity"
+    ROUND_MACS = "round/macs"
+    ROUND_PARAMS = "round/params"
+    ROUND_VAL_ACC = "round/val_acc"
+    ROUND_TEST_ACC = "round/test_acc"
+    ROUND_MAX_LR = "round/max_lr"
+    # once, at the end of the trial
+    FINAL_VAL_ACC = "final/val_acc"
+    FINAL_TEST_ACC = "final/test_acc"
+    FINAL_BEST_VAL_ACC = "final/best_val_acc"
+    FINAL_TEST_AT_BEST_VAL = "final/test_acc_at_best_val"
+    SPARSITY = "final/sparsity"
+    MACS = "final/macs"
+    PARAMS = "final/params"
+    MACS_RATIO = "final/macs_ratio"
+    EPOCHS_REACHED = "final/epochs_reached"
+    WALL_TIME = "final/wall_time_s"
+    DENSE_VAL_ACC = "dense/val_acc"
+    DENSE_TEST_ACC = "dense/test_acc"
+    # on the study's parent run
+    ORACLE_MAX_LR = "oracle/max_lr"  # one per group, step = round
+    SUMMARY = "summary"  # summary/<arm>/<method>-<target>-e<budget>/test_acc_mean …
+
+
+# Each epoch's result → what MLflow keeps of it per epoch (constants such as the round, the
+# sparsity or 'diverged' are not series worth a chart: they are per-round or final metrics).
+EPOCH_METRICS = {
+    Result.TRAIN_LOSS: Metric.TRAIN_LOSS,
+    Result.TRAIN_ACC: Metric.TRAIN_ACC,
+    Result.VAL_ACC: Metric.VAL_ACC,
+    Result.TEST_ACC: Metric.TEST_ACC,
+    Result.LR: Metric.LR,
+    Result.BEST_VAL_ACC: Metric.BEST_VAL_ACC,
+    Result.TEST_AT_BEST_VAL: Metric.TEST_AT_BEST_VAL,
+}
 
 
 def tag(name: str) -> str:

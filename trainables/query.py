@@ -30,12 +30,14 @@ def nested_runs(
             return runs
 
 
-def unfinished_run_named(
-    client: MlflowClient, experiment_id: str, parent_run_id: str, run_name: str
+def unfinished_run_of(
+    client: MlflowClient, experiment_id: str, parent_run_id: str, trial_key: str
 ) -> str | None:
+    """The unfinished run an earlier attempt of Tune trial `trial_key` left (tag tune_trial)."""
     extra = (
-        f" and attributes.run_name = '{run_name}'"
-        f" and attributes.status != '{RunStatus.FINISHED}' and attributes.status != '{RunStatus.FAILED}'"
+        f" and tags.`{Tag.TUNE_TRIAL}` = '{trial_key}'"
+        f" and attributes.status != '{RunStatus.FINISHED}'"
+        f" and attributes.status != '{RunStatus.FAILED}'"
     )
     runs = nested_runs(client, experiment_id, parent_run_id, extra)
     return runs[-1].info.run_id if runs else None

@@ -34,7 +34,7 @@ from pruning.snapshots import state_snapshot
 from pruning.train import EpochMetrics, TrainConfig, TrainResult, make_optimizer, train
 from trainables.config import TrialConfig
 from trainables.dense_cache import dense_at
-from trainables.keys import Metric
+from trainables.keys import EPOCH_METRICS, Metric, Result
 from trainables.recipe import PRUNED, REINIT, REINIT_SEED_BASE, parse_start, rewind_epoch
 from trainables.state import TrialState
 
@@ -164,7 +164,7 @@ class RoundRun:
             state.epoch = m.epoch + 1
             self._keep_previous(model, state.epoch, schedule.epochs)
             metrics = epoch_metrics(m, state, schedule, offset)
-            self.run.log_epoch(offset + m.epoch, {k: v for k, v in metrics.items() if loggable(v)})
+            self.run.log_epoch(offset + m.epoch, mlflow_epoch(metrics))
             state.pending_metrics = self.run.pending_rows()  # a retry sends what MLflow lacks
             with tempfile.TemporaryDirectory(prefix="prunetune-ckpt-") as tmp:
                 save_checkpoint(
@@ -196,27 +196,35 @@ class RoundRun:
 def epoch_metrics(
     m: EpochMetrics, state: TrialState, schedule: Schedule, offset: int
 ) -> dict[str, float]:
-    """What one epoch reports (to MLflow and Tune); updates the running bests in `state`."""
+    """What one epoch reports to Tune (MLflow keeps part of it, `mlflow_epoch`); updates the
+    running bests in `state`."""
     state.last_val, state.last_test = m.val_acc, m.test_acc
     state.epochs_reached = offset + m.epoch + 1
     if math.isfinite(m.val_acc) and m.val_acc > state.best_val:
         state.best_val, state.best_test_at_best_val = m.val_acc, m.test_acc
     last = state.last_report
     return {
-        Metric.EPOCH: offset + m.epoch + 1,
-        "round": state.round,
-        "train_loss": m.train_loss,
-        "train_acc": m.train_acc,
-        Metric.VAL_ACC: m.val_acc,
-        Metric.TEST_ACC: m.test_acc,
-        Metric.LR: m.lr,
-        "max_lr": schedule.max_lr,
-        Metric.BEST_VAL_ACC: state.best_val,
-        Metric.TEST_AT_BEST_VAL: state.best_test_at_best_val,
-        Metric.SPARSITY: last.get("sparsity_after", float("nan")),
-        Metric.MACS: last.get("macs_after", float("nan")),
-        Metric.PARAMS: last.get("params_after", float("nan")),
-        "diverged": 0.0,
+        Result.EPOCH: offset + m.epoch + 1,
+        Result.ROUND: state.round,
+        Result.TRAIN_LOSS: m.train_loss,
+        Result.TRAIN_ACC: m.train_acc,
+        Result.VAL_ACC: m.val_acc,
+        Result.TEST_ACC: m.test_acc,
+        Result.LR: m.lr,
+        Result.MAX_LR: schedule.max_lr,
+        Result.BEST_VAL_ACC: state.best_val,
+        Result.TEST_AT_BEST_VAL: state.best_test_at_best_val,
+        Result.SPARSITY: last.get("sparsity_after", float("nan")),
+        Result.MACS: last.get("macs_after", float("nan")),
+        Result.PARAMS: last.get("params_after", float("nan")),
+        Result.DIVERGED: 0.0,
+    }
+
+
+def mlflow_epoch(result: Mapping[str, Any]) -> dict[str, float]:
+    """The part of an epoch's result MLflow keeps as series, under MLflow's names."""
+    return {
+        EPOCH_METRICS[k]: float(v) for k, v in result.items() if k in EPOCH_METRICS and loggable(v)
     }
 
 

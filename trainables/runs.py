@@ -23,7 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from trainables.keys import END_STATUSES, Outcome, RunStatus, Tag
 from trainables.outbox import MetricOutbox
-from trainables.query import unfinished_run_named
+from trainables.query import unfinished_run_of
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def _key(name: str) -> str:
     return _BAD_KEY_CHARS.sub("_", str(name))
 
 
-def _clip(value: Any, limit: int) -> str:
+def clip(value: Any, limit: int) -> str:
     text = _as_str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -90,7 +90,7 @@ class _Run:
         self.ended = False
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        items = [RunTag(_key(k), _clip(v, TAG_VALUE_MAX)) for k, v in tags.items()]
+        items = [RunTag(_key(k), clip(v, TAG_VALUE_MAX)) for k, v in tags.items()]
         for chunk in _chunks(items, BATCH_PARAMS_TAGS):
             self.client.log_batch(self.run_id, tags=list(chunk))
 
@@ -168,14 +168,17 @@ class TrialRun(_Run):
         tags: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         run_id: str | None = None,
+        trial_key: str | None = None,
     ) -> TrialRun:
-        """Create a run nested under `parent_run_id`, or reattach to `run_id` (a retried trial)."""
+        """Create a run nested under `parent_run_id`, or reattach to `run_id` (a retried trial).
+        `trial_key` (the Tune trial's name) is tagged, so a trial restarted without a checkpoint
+        (interrupted in its first epoch) finds its run again."""
         client = MlflowClient(tracking_uri)
-        tags = {k: _clip(v, TAG_VALUE_MAX) for k, v in (tags or {}).items()}
-        if run_id is None:
-            # A trial restarted without a checkpoint (interrupted in its first epoch) keeps the
-            # run it already has: Tune trial names are unique within a study.
-            run_id = unfinished_run_named(client, experiment_id, parent_run_id, run_name)
+        tags = {k: clip(v, TAG_VALUE_MAX) for k, v in (tags or {}).items()}
+        if trial_key is not None:
+            tags[Tag.TUNE_TRIAL] = trial_key
+        if run_id is None and trial_key is not None:
+            run_id = unfinished_run_of(client, experiment_id, parent_run_id, trial_key)
         run = get_run(client, run_id) if run_id else None
         if run is None:
             if run_id:
@@ -203,7 +206,7 @@ class TrialRun(_Run):
         # MLflow params are immutable: on reattach only the missing ones are logged.
         items = []
         for key, value in params.items():
-            key, value = _key(key), _clip(value, PARAM_VALUE_MAX)
+            key, value = _key(key), clip(value, PARAM_VALUE_MAX)
             if key in present:
                 if present[key] != value:
                     log.warning("param %s already logged as %r, not %r", key, present[key], value)

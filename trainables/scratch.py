@@ -6,7 +6,7 @@ so the baseline has the fine-tuned trials' architecture: the same per-layer widt
 unstructured methods the same masks. Its weights are then drawn afresh and it is trained with the
 original (pretraining) recipe: Scratch-E for the pretraining epochs, Scratch-B for
 int(E · MACs_dense / MACs_pruned) epochs (nonzero-weight MACs for masks), LR drops at the
-recipe's milestone fractions of those epochs (SCIENCE.md §2). Checkpoints, retries and MLflow
+recipe's milestone fractions of those epochs (docs/science.md §2). Checkpoints, retries and MLflow
 logging follow ``prune_retrain``: a retried trial ends with the metrics of an uninterrupted one.
 
 Iterative studies prune their ``rounds`` back to back without retraining in between: the widths
@@ -63,14 +63,16 @@ def scratch_train(config: dict[str, Any]) -> None:
     params["trial"].update(
         baseline=baseline, scratch_epochs=epochs, pretrain_epochs=pretrain["epochs"]
     )
+    key = trial_name()
     run = TrialRun.open(
         tc.study.tracking_uri,
         tc.study.experiment_id,
         tc.study.parent_run_id,
-        trial_name(),
+        tc.run_name(key),
         tags={**tc.tags(), Tag.BASELINE: baseline},
         params=params,
         run_id=state.run_id,
+        trial_key=key,
     )
     state.run_id = run.run_id
     run.resend(state.pending_metrics)

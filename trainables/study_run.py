@@ -6,12 +6,13 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from trainables.keys import RunStatus, Tag
 from trainables.query import nested_runs
-from trainables.runs import StudyRun, terminate
+from trainables.runs import StudyRun, clip, terminate
 
 
 def _version() -> str:
@@ -78,6 +79,27 @@ def open_study_run(
     return StudyRun(
         client, tracking_uri, client.create_run(experiment_id, run_name=study_name, tags=tags)
     )
+
+
+NOTE = "mlflow.note.content"  # the description MLflow shows on a run or an experiment page
+
+
+def describe_study_run(
+    run: StudyRun,
+    description: str,
+    params: dict[str, str],
+    files: dict[str, str],
+) -> None:
+    """What the study's run says before any trial: the description (also the experiment's,
+    unless it has one), a few params that say what the study is, and files (the spec as TOML,
+    the search space)."""
+    run.set_tags({NOTE: description})
+    experiment = run.client.get_experiment(run.experiment_id)
+    if NOTE not in experiment.tags:
+        run.client.set_experiment_tag(run.experiment_id, NOTE, description)
+    run.client.log_batch(run.run_id, params=[Param(k, clip(v, 500)) for k, v in params.items()])
+    for name, text in files.items():
+        run.client.log_text(run.run_id, text, name)
 
 
 def reopen_study_run(tracking_uri: str, parent_run_id: str) -> StudyRun:

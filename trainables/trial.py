@@ -41,14 +41,16 @@ def prune_retrain(config: dict[str, Any]) -> None:
     device = trial_device_and_threads()
     bundle = load_bundle(tc.dataset)
     model, masks, opt_state, state = start_or_resume(tc, bundle, device)
+    key = trial_name()
     run = TrialRun.open(
         tc.study.tracking_uri,
         tc.study.experiment_id,
         tc.study.parent_run_id,
-        trial_name(),
+        tc.run_name(key),
         tags=tc.tags(),
         params=tc.params(),
         run_id=state.run_id,
+        trial_key=key,
     )
     state.run_id = run.run_id
     run.resend(state.pending_metrics)

@@ -3,7 +3,7 @@
 The CIFAR recipe of all three papers is `RandomCrop(32, padding=4)` + `RandomHorizontalFlip()`
 applied per sample with PIL. Here the whole batch is cropped and flipped by ONE advanced-indexing
 gather on a zero-padded copy: each sample's crop offset and flip decide which padded pixel lands
-where, so there is no Python loop over samples and no PIL (STACK.md: ~18 s vs ~1.6 s per 50k
+where, so there is no Python loop over samples and no PIL (measured here: ~18 s vs ~1.6 s per 50k
 epoch on CPU). Augmentation runs on the stored dtype (uint8 for images) before normalisation, so
 the padding is black in pixel space exactly as torchvision pads the PIL image.
 """
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 # Per-channel statistics in [0, 1] pixel units.
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # SCIENCE.md §1 (the papers' code)
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # docs/science.md §1 (the papers' code)
 CIFAR10_STD = (0.2023, 0.1994, 0.2010)
 CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)  # the values commonly used for CIFAR-100
 CIFAR100_STD = (0.2673, 0.2564, 0.2762)

@@ -7,7 +7,7 @@ fixed by the authors' cut points (≤ 18 / ≤ 36 for ResNet-56, ≤ 36 / ≤ 72
 rethinking-network-pruning's res56prune.py / res110prune.py. VGG configs are target width lists
 ("M" = max-pool), reached by keeping the most important filters of each conv.
 
-Iterative PFEC ("I", SCIENCE.md §3: 8 rounds, each removing 10 %/15 %/20 % of the *current*
+Iterative PFEC ("I", docs/science.md §3: 8 rounds, each removing 10 %/15 %/20 % of the *current*
 filters in stages 1/2/3): ResNet-56-I and ResNet-110-I skip no conv id, as in Le & Hua's code
 (github lehduong/NPTM, norm-pruning/cifar/l1-norm-pruning/res56prune.py and res110prune.py:
 `skip['I'] = []`, `prune_prob['I'] = [0.1, 0.15, 0.2]`, keep int(C·(1 − p)) of the conv's
@@ -100,7 +100,7 @@ PAPER_CONFIGS: dict[str, PaperConfig] = {
     )
 }
 
-# SCIENCE.md §3: percent of MACs / parameters (conv + FC, CIFAR-10, 32×32) each config removes
+# docs/science.md §3: percent of MACs / parameters (conv + FC, CIFAR-10, 32×32) each config removes
 # (one-shot configs only: no source states one round of "I").
 PAPER_REDUCTIONS: dict[str, tuple[float, float]] = {
     "resnet56-A": (10.4, 9.4),

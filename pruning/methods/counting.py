@@ -1,7 +1,7 @@
 """PFEC-style budgets: MACs and parameters of the conv and linear layers only.
 
 `pruning.budget.count_macs_params` counts everything torch-pruning's counter sees (BN, pooling),
-which is what the reports carry; the papers' tables (SCIENCE.md §3) count conv + FC, so checking a
+which is what the reports carry; the papers' tables (docs/science.md §3) count conv + FC, so checking a
 paper config against them needs this narrower count.
 """
 

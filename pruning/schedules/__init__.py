@@ -1,4 +1,4 @@
-"""Learning-rate schedules for (re)training pruned networks, by name (SCIENCE.md §1–2).
+"""Learning-rate schedules for (re)training pruned networks, by name (docs/science.md §1–2).
 
     schedule = build_schedule("clr", epochs=40, steps_per_epoch=704, max_lr=0.05)
     schedule.lr(step), schedule.momentum(step)      # set before every optimizer step

@@ -39,7 +39,7 @@ class Schedule(ABC):
     name: ClassVar[str] = ""
     peak_param: ClassVar[str | None] = "max_lr"
     # Whether a study's max-LR search applies by default. FT and LRW take their LRs from the
-    # original training recipe by definition (SCIENCE.md §2); tuning them would turn FT into
+    # original training recipe by definition (docs/science.md §2); tuning them would turn FT into
     # `constant`, so they opt out (a peak can still be set explicitly in schedule params).
     searched_peak: ClassVar[bool] = True
 

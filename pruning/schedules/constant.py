@@ -24,7 +24,7 @@ class ConstantSchedule(EpochwiseSchedule):
 
 
 class FineTuning(ConstantSchedule):
-    """`ft`: constant LR = the last LR of original training (0.001 for CIFAR, SCIENCE.md §2).
+    """`ft`: constant LR = the last LR of original training (0.001 for CIFAR, docs/science.md §2).
 
     FT has no peak other than its constant, so `max_lr` given to build_schedule sets `lr`.
     """

@@ -1,4 +1,4 @@
-"""Cyclic LR restarting (CLR): the 1-cycle policy, stepped per iteration (SCIENCE.md §2).
+"""Cyclic LR restarting (CLR): the 1-cycle policy, stepped per iteration (docs/science.md §2).
 
 The definition *is* PyTorch's `OneCycleLR` (two phases, no three_phase), so `one_cycle` mirrors
 its arithmetic operation by operation and the values agree bit for bit (tested against a real

@@ -1,4 +1,4 @@
-"""Scaled learning-rate restarting (SLR, Le & Hua ICLR 2021, SCIENCE.md §2).
+"""Scaled learning-rate restarting (SLR, Le & Hua ICLR 2021, docs/science.md §2).
 
 W = int(warmup_frac · E) warm-up epochs, cosine from max_lr/div_factor up to max_lr:
     lr(e) = max_lr + (max_lr/div_factor − max_lr)/2 · (cos(π·e/W) + 1),   e < W

@@ -5,7 +5,7 @@ grows in an S-shape with the fraction of weights already pruned.
 
 for round k (1-indexed) of iterative pruning with per-round ratio p. SILO's defaults (ResNet-20:
 offset 0.03, alpha 0.04, β 5, one-round lag) are the defaults here; whether S-Cyc v1 used exactly
-this parameterisation is unverified (SCIENCE.md §2), so every piece, including the in-round cycle
+this parameterisation is unverified (docs/science.md §2), so every piece, including the in-round cycle
 shape, is a param. With the lag, round 1 sees x = 0 and starts at `offset` exactly.
 
 Checked against SILO's `resnet_20_cifar_10.py`: `cal(x, beta=5, alpha=0.04, offset=0.03)` is

@@ -13,7 +13,7 @@
   with `curr_lr = args.lr` (default 0) at epoch 0 of the round, 50 epochs a round, SGD momentum
   0.9 (constant: no momentum schedule) and weight decay 5e-4. The LR is raised *before* the
   first step, so the t-th step (0-based) runs at lr0 + min(t + 1, 20000) · max_lr / 20000: the
-  (t + 1) of SCIENCE.md §2 is right, and step 0 gets max_lr/20000 > 0 even with lr0 = 0. The
+  (t + 1) of docs/science.md §2 is right, and step 0 gets max_lr/20000 > 0 even with lr0 = 0. The
   drops are absolute (max_lr/10, then max_lr/100), not compounded. At CIFAR-10's 563 steps per
   epoch the drop at epoch 25 (step 14,075) comes before the ramp's end (step 20,000): the LR
   climbs only to 14,075/20,000 ≈ 0.70·max_lr, and the cap never matters at that data size.

@@ -1,6 +1,6 @@
 """The original (dense) training schedule: base LR multiplied by gamma at each milestone epoch.
 
-CIFAR protocol of all three papers (SCIENCE.md §1): 160 epochs, 0.1 ×0.1 at epochs 80 and 120.
+CIFAR protocol of all three papers (docs/science.md §1): 160 epochs, 0.1 ×0.1 at epochs 80 and 120.
 Scratch-B uses the same rule with milestones at 50 % and 75 % of its own (longer) epoch count,
 which is why the default milestones are fractions of `epochs` rather than fixed numbers.
 """

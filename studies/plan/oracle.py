@@ -1,4 +1,4 @@
-"""The S-Cyc oracle (SCIENCE.md §4): the best max LR by grid search, per round for iterative
+"""The S-Cyc oracle (docs/science.md §4): the best max LR by grid search, per round for iterative
 pruning.
 
 One-shot pruning: one phase, a grid over max LR × (method, ratio|config, budget, seed).
@@ -28,7 +28,7 @@ from studies.spec.derived import (
     oracle_study_name,
     rounds,
 )
-from trainables.keys import Metric, Role, Tag
+from trainables.keys import Metric, Result, Role, Tag
 from trainables.runs import StudyRun, TrialRun
 from trainables.trial import prune_retrain
 
@@ -49,7 +49,7 @@ def _round_phase(spec: StudySpec, record: StudyRecord, k: int) -> Phase:
             space={
                 name: optuna.distributions.CategoricalDistribution(v) for name, v in grid.items()
             },
-            metric=Metric.VAL_ACC,
+            metric=Result.VAL_ACC,
             mode="max",
             sampler=optuna.samplers.GridSampler(grid, seed=0),
             study_name=study_name,

@@ -17,7 +17,7 @@ from ray import tune
 from studies.progress import Progress
 from studies.records import StudyRecord
 from studies.spec import StudySpec
-from trainables.keys import Metric
+from trainables.keys import Result
 
 TrainableFactory = Callable[[], Any]
 
@@ -44,7 +44,7 @@ class TunerParts:
     scheduler: Any = None
     phase: str = "search"  # what the progress line calls it
     expected: int | None = None  # trials the phase runs, if not num_samples (a grid_search)
-    metric: tuple[str, str] = (Metric.VAL_ACC, "max")  # what "best so far" means
+    metric: tuple[str, str] = (Result.VAL_ACC, "max")  # what "best so far" means
 
 
 def study_context(record: StudyRecord) -> dict[str, str]:

@@ -4,7 +4,7 @@ Input: a study's runs frame (studies.results.runs reads it into tidy columns). P
 pandas/scipy: nothing here talks to MLflow; per-round metric histories come through a
 ``HistoryFetch`` callable so tests can pass a dict.
 
-Selection follows SCIENCE.md §4: per (method, target, budget, schedule, seed) the trial with the
+Selection follows docs/science.md §4: per (method, target, budget, schedule, seed) the trial with the
 best final *validation* accuracy is kept (that is where a sampled max LR gets chosen), and its
 final *test* accuracy is what the tables report. The oracle's max LR is chosen the same way, per
 (method, target, epochs, seed, round), by the oracle itself (tag ``oracle_winner``).
@@ -135,7 +135,7 @@ def with_budgets(selected: pd.DataFrame) -> pd.DataFrame:
 
     Scratch-E/B train for their own epoch counts, so they would never share a group with the
     retrained schedules; placing them in each budget group of the same (method, target) lets
-    the table test them against the reference schedule at that budget (SCIENCE.md §5, finding 3).
+    the table test them against the reference schedule at that budget (docs/science.md §5, finding 3).
     """
     if selected.empty:
         return selected.assign(budget=pd.Series(dtype=float))

@@ -4,7 +4,7 @@ This is the only module that reads MLflow's columns (``tags.*``, ``params.*``, `
 `trainables.query.runs_dataframe`, named in `trainables.keys`). Everything above it — `show`,
 `compare`, the oracle — works on the tidy frame: one typed column per field, floats as floats.
 
-Winners are chosen on *validation* accuracy everywhere (SCIENCE.md §4): per key, the usable run
+Winners are chosen on *validation* accuracy everywhere (docs/science.md §4): per key, the usable run
 with the best final validation accuracy; ties go to the smaller max LR, then the run id, so the
 choice is reproducible and test accuracy never leaks into it.
 """

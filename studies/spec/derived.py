@@ -56,7 +56,7 @@ def pretrain_milestones(spec: StudySpec) -> list[int]:
 
 
 def lrw_params(spec: StudySpec) -> dict[str, Any]:
-    """The params of LR rewinding: a replay of the pretraining run (SCIENCE.md §2)."""
+    """The params of LR rewinding: a replay of the pretraining run (docs/science.md §2)."""
     return recipe.lrw_params(spec.pretrain.model_dump())
 
 

@@ -30,15 +30,15 @@ from studies.storage import (
     TRACKING_FORMS,
     TRACKING_PREFIXES,
 )
-from trainables.keys import Metric
+from trainables.keys import Result
 from trainables.recipe import STARTS, parse_start
 
 # Metric name → Tune mode; what a trial reports after every epoch (trainables/round_run.py).
 OBJECTIVES = {
-    Metric.VAL_ACC: "max",
-    Metric.BEST_VAL_ACC: "max",
-    Metric.MACS: "min",
-    Metric.PARAMS: "min",
+    Result.VAL_ACC: "max",
+    Result.BEST_VAL_ACC: "max",
+    Result.MACS: "min",
+    Result.PARAMS: "min",
 }
 PT_ERROR = "prunetune"  # the pydantic error type of every error raised by the spec's fields
 

@@ -62,7 +62,7 @@ class DatasetSection(Section):
 
 
 class Recipe(Section):
-    """SGD settings shared by pretraining and retraining (SCIENCE.md §1 defaults)."""
+    """SGD settings shared by pretraining and retraining (docs/science.md §1 defaults)."""
 
     batch_size: PosInt = 64
     momentum: Momentum = 0.9
@@ -113,7 +113,7 @@ class SearchSection(Section):
 
 
 class OracleSection(Section):
-    """The S-Cyc oracle's grid over max LR (SCIENCE.md §4): `grid` if given, else `points`
+    """The S-Cyc oracle's grid over max LR (docs/science.md §4): `grid` if given, else `points`
     log-spaced values from `low` to `high`; `schedule` is the cycle whose peak it tunes."""
 
     schedule: ScheduleName = "clr"

@@ -66,21 +66,21 @@ def test_greedy_oracle_two_rounds(tmp_path: Path) -> None:
     for k, round_runs in by_round.items():
         winners = [r for r in round_runs if r.data.tags.get("oracle_winner") == "true"]
         assert len(winners) == 1
-        best_val = max(r.data.metrics["final_val_acc"] for r in round_runs)
-        assert winners[0].data.metrics["final_val_acc"] == best_val
+        best_val = max(r.data.metrics["final/val_acc"] for r in round_runs)
+        assert winners[0].data.metrics["final/val_acc"] == best_val
         for r in round_runs:
-            steps = [m.step for m in client.get_metric_history(r.info.run_id, "round_max_lr")]
+            steps = [m.step for m in client.get_metric_history(r.info.run_id, "round/max_lr")]
             assert steps == [k]
     # Conv weights only are pruned (include_fc off): with conv share c of the counted weights,
     # sparsity is c·(1 − 0.5^k), so round 2 holds 1.5× round 1's sparsity.
-    s1 = {r.data.metrics["sparsity"] for r in by_round[1]}
-    s2 = {r.data.metrics["sparsity"] for r in by_round[2]}
+    s1 = {r.data.metrics["final/sparsity"] for r in by_round[1]}
+    s2 = {r.data.metrics["final/sparsity"] for r in by_round[2]}
     assert len(s1) == len(s2) == 1
     assert abs(s2.pop() - 1.5 * s1.pop()) < 0.005
     chosen = client.get_run(record.parent_run_id).data.metrics
-    assert any(key.startswith("oracle_max_lr.") for key in chosen)
+    assert any(key.startswith("oracle/max_lr.") for key in chosen)
     history = client.get_metric_history(
-        record.parent_run_id, next(k for k in chosen if k.startswith("oracle_max_lr."))
+        record.parent_run_id, next(k for k in chosen if k.startswith("oracle/max_lr."))
     )
     assert sorted(m.step for m in history) == [1, 2]
     winner1 = next(r for r in by_round[1] if r.data.tags.get("oracle_winner") == "true")

@@ -83,7 +83,7 @@ def test_sigint_then_resume(write_study, tmp_path: Path) -> None:
     assert len({r.info.run_name for r in trials}) == len(trials) == 6
     assert all(r.info.status == "FINISHED" for r in runs)
     for r in trials:
-        steps = [m.step for m in client.get_metric_history(r.info.run_id, "val_acc")]
+        steps = [m.step for m in client.get_metric_history(r.info.run_id, "acc/val")]
         assert steps == [0, 1, 2, 3], (r.info.run_name, steps)
     finished_again = {r.info.run_name for r in trials if r.info.run_name in done_before}
     assert finished_again == done_before

@@ -22,7 +22,7 @@ pytestmark = [
 ]
 
 PRETRAIN_EPOCHS = 3  # TINY_STUDY's pretrain.epochs
-METRICS = ("train_loss", "train_acc", "val_acc", "test_acc", "lr")
+METRICS = ("loss/train", "acc/train", "acc/val", "acc/test", "lr")
 
 
 @pytest.fixture(scope="module")
@@ -140,10 +140,15 @@ def test_baselines_are_tagged_and_logged_per_epoch(runs: dict[str, Any]) -> None
         )
         epochs = int(params["trial.epochs"])
         assert params["trial.scratch_epochs"] == str(epochs)
-        for key in ("final_val_acc", "final_test_acc", "test_acc_at_best_val", "macs_ratio"):
+        for key in (
+            "final/val_acc",
+            "final/test_acc",
+            "final/test_acc_at_best_val",
+            "final/macs_ratio",
+        ):
             assert math.isfinite(run.data.metrics[key]), key
-        assert run.data.metrics["epochs_reached"] == epochs
-        history = client.get_metric_history(run.info.run_id, "val_acc")
+        assert run.data.metrics["final/epochs_reached"] == epochs
+        history = client.get_metric_history(run.info.run_id, "acc/val")
         assert sorted(m.step for m in history) == list(range(epochs))
     assert runs["runs"]["scratch-e"][0].data.params["trial.epochs"] == str(PRETRAIN_EPOCHS)
 

@@ -192,8 +192,8 @@ def test_iterative_study_reinitialises_every_round(ray_local: str, tmp_path: Pat
     assert len(frame) == 1
     run_id = frame["run_id"].iloc[0]
     client = MlflowClient(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
-    val = {m.step: m.value for m in client.get_metric_history(run_id, "val_acc")}
-    best = {m.step: m.value for m in client.get_metric_history(run_id, "best_val_acc")}
+    val = {m.step: m.value for m in client.get_metric_history(run_id, "acc/val")}
+    best = {m.step: m.value for m in client.get_metric_history(run_id, "acc/best_val")}
     assert sorted(val) == [0, 1, 2, 3]  # 2 rounds × 2 epochs
     assert best[2] == val[2] and best[3] == max(val[2], val[3])
     assert frame["tags.start"].iloc[0] == "reinit"

@@ -61,18 +61,18 @@ def test_cli_run_end_to_end(write_study, mlflow_server: str, tmp_path: Path) -> 
         assert run.data.tags["schedule"] in ("ft", "clr")
         assert run.data.tags["method"] == "l1" and run.data.tags["seed"] == "0"
         assert run.data.params["trial.schedule"] == run.data.tags["schedule"]
-        history = client.get_metric_history(run.info.run_id, "val_acc")
+        history = client.get_metric_history(run.info.run_id, "acc/val")
         assert sorted(m.step for m in history) == [0, 1]
         for key in (
-            "final_test_acc",
-            "best_val_acc",
-            "sparsity",
-            "macs",
-            "macs_ratio",
-            "dense_test_acc",
+            "final/test_acc",
+            "final/best_val_acc",
+            "final/sparsity",
+            "final/macs",
+            "final/macs_ratio",
+            "dense/test_acc",
         ):
             assert key in run.data.metrics
-        assert run.data.metrics["macs_ratio"] > 1.0
+        assert run.data.metrics["final/macs_ratio"] > 1.0
         names = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"lr_curve.png", "pruning_report.json", "model"} <= names
     weights = client.download_artifacts(
@@ -134,7 +134,9 @@ def _check_dashboard(workdir: Path, cwd: Path) -> None:
         deadline, status = time.monotonic() + 60, None
         while status != 200 and time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/studies", timeout=2
+                ) as r:
                     status = r.status
                     body = r.read().decode()
             except OSError:

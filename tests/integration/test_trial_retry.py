@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-METRICS = ("train_loss", "train_acc", "val_acc", "test_acc", "lr")
+METRICS = ("loss/train", "acc/train", "acc/val", "acc/test", "lr")
 
 
 def _tune_one(spec: Any, record: Any, name: str, extra: dict[str, Any]) -> None:
@@ -53,11 +53,12 @@ def _histories(tracking_uri: str, parent_run_id: str) -> dict[str, dict[str, lis
     runs = client.search_runs(
         [client.get_run(parent_run_id).info.experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and tags.role = 'search'",
+        order_by=["attributes.start_time ASC"],
     )
     out = {}
     for run in runs:
         assert run.info.status == "FINISHED"
-        out[run.info.run_name] = {
+        out[run.info.run_id] = {
             key: [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, key)]
             for key in METRICS
         }
@@ -83,4 +84,4 @@ def test_retried_trial_equals_uninterrupted(ray_local: str, write_study, tmp_pat
         steps = [s for s, _ in retried[key]]
         assert steps == sorted(set(steps)), f"duplicate epoch rows for {key}: {steps}"
         assert retried[key] == clean[key], key
-    assert [s for s, _ in clean["val_acc"]] == [0, 1, 2, 3]
+    assert [s for s, _ in clean["acc/val"]] == [0, 1, 2, 3]
