@@ -11,16 +11,21 @@ A cluster is probed before ``ray.init``: Ray itself retries an unreachable GCS f
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import tempfile
 from pathlib import Path
 
 from studies.errors import UsageError
+from studies.orphans import reap
 
 # Set before Ray is imported anywhere in the process: a local Ray then binds and advertises
-# 127.0.0.1 only instead of the machine's routable address (STACK.md, checked with `ss`).
+# 127.0.0.1 only instead of the machine's routable address (checked with `ss`).
 LOOPBACK_ENV = {
+    # Tune's newer console output prints a config table and a TensorBoard hint pointing into a
+    # temp dir even with verbose=0; the classic output is silent then (studies.progress prints).
+    "RAY_AIR_NEW_OUTPUT": "0",
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_AUTH_MODE": "disabled",
@@ -41,11 +46,14 @@ def set_loopback_env() -> None:
 
 
 def ray_temp_dir(workdir: str) -> str:
-    """Ray's session dir; unix socket paths must stay under ~107 bytes, so fall back to /tmp."""
+    """The embedded Ray's temp dir for a workdir, the same every time (a later driver finds a
+    dead one's processes by it); unix socket paths must stay under ~107 bytes, so a long
+    workdir maps to /tmp/prunetune-ray-<hash of the workdir>."""
     inside = Path(workdir).resolve() / "ray-tmp"
     if len(str(inside)) <= 60:
         return str(inside)
-    return tempfile.mkdtemp(prefix="prunetune-ray-")
+    digest = hashlib.sha1(str(inside).encode()).hexdigest()[:12]
+    return str(Path(tempfile.gettempdir()) / f"prunetune-ray-{digest}")
 
 
 def in_ray_job() -> bool:
@@ -69,7 +77,7 @@ def target_address(address: str | None) -> tuple[str, str]:
 def current_address() -> str:
     """GCS address (host:port) of the Ray this process is connected to, "" if none: what a
     study records, and what a second driver would pass as ``--address``."""
-    import ray
+    import ray  # after set_loopback_env: Ray reads its environment when first imported
 
     if not ray.is_initialized():
         return ""
@@ -82,7 +90,7 @@ def current_address() -> str:
 def ensure_ray(address: str | None, workdir: str, *, num_cpus: int | None = None) -> None:
     """ray.init on loopback (embedded) or join a cluster; idempotent within a process."""
     set_loopback_env()
-    import ray
+    import ray  # only now: Ray reads the loopback environment when first imported
 
     if ray.is_initialized():
         return
@@ -97,6 +105,7 @@ def ensure_ray(address: str | None, workdir: str, *, num_cpus: int | None = None
             else:
                 ray.init(address=target, log_to_driver=False)
         else:
+            reap(ray_temp_dir(workdir))  # what a killed driver left running in this workdir
             ray.init(
                 num_cpus=num_cpus or os.cpu_count() or 1,
                 include_dashboard=False,
@@ -138,7 +147,7 @@ def _unreachable(field: str, address: str, reason: str) -> UsageError:
 
 def _bootstrap(address: str, field: str) -> str:
     """The GCS host:port Ray would use for ``address`` ("auto" → the last `ray start`)."""
-    from ray._private.services import canonicalize_bootstrap_address
+    from ray._private.services import canonicalize_bootstrap_address  # Ray: after the env
 
     try:
         resolved = canonicalize_bootstrap_address(address)
@@ -169,7 +178,7 @@ def _tcp_probe(host: str, port: int, timeout: float, field: str, address: str) -
 def _gcs_probe(gcs: str, timeout: float, field: str, address: str) -> None:
     """GetClusterId with a deadline: an open port that is not a GCS fails here, not in a
     ray.init that would retry it for minutes."""
-    import grpc
+    import grpc  # with Ray's modules below: loaded only when a cluster address is probed
     from ray._private.gcs_utils import create_gcs_channel
     from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
 

@@ -401,8 +401,8 @@ def test_real_mlflow_store_round_trip(tmp_path: Path, monkeypatch: pytest.Monkey
         for k, acc in enumerate([0.9, 0.85 + 0.01 * seed], 1):
             client.log_metric(trial, "round/test_acc", acc, step=k)
             client.log_metric(trial, "round/sparsity", 1 - 0.8**k, step=k)
-        client.log_metric(trial, "final_test_acc", 0.85 + 0.01 * seed)
-        client.log_metric(trial, "final_val_acc", 0.86)
+        client.log_metric(trial, "final/test_acc", 0.85 + 0.01 * seed)
+        client.log_metric(trial, "final/val_acc", 0.86)
         client.set_terminated(trial)
     StudyRecord(
         name="s", spec=SPEC, spec_hash="h", workdir=str(tmp_path), tracking_uri=uri,

@@ -87,6 +87,7 @@ def _open_trial(study: Any, name: str, run_id: str | None = None, params: Any = 
         tags=TAGS,
         params=PARAMS if params is None else params,
         run_id=run_id,
+        trial_key=f"trainable_{name}",
     )
 
 
@@ -309,7 +310,8 @@ def test_flatten() -> None:
 
 
 def test_restarted_trial_without_checkpoint_keeps_its_run(store: Store, study: Any) -> None:
-    """A trial restarted from scratch (no checkpoint) reattaches to its KILLED run by name."""
+    """A trial restarted from scratch (no checkpoint) reattaches to its KILLED run, found by
+    the Tune trial it belongs to (tag tune_trial)."""
     from trainables.study_run import kill_unfinished_trial_runs
 
     first = _open_trial(study, "restarted-from-scratch")

@@ -138,8 +138,9 @@ class TrialConfig:
         return train_config(self.spec["pretrain"], seed=self.seed, device=device)
 
     def run_name(self, trial_key: str) -> str:
-        """A name that says what the trial is, e.g. 'clr-lr0.0412-l1-0.5-e8-s0-#3' (the Tune
-        trial's number keeps it unique); baselines and oracle rounds say so first."""
+        """A name that says what the trial is, e.g. 'clr-lr0.0412-l1-0.5-e8-s0-3f9a2' (the end
+        of the Tune trial's id keeps it unique: a search may run one config twice); baselines
+        and oracle rounds say so first."""
         arm = self.schedule if self.start == PRUNED else f"{self.schedule}+{self.start}"
         parts = [self.baseline] if self.baseline else [arm]
         if self.role == Role.ORACLE:
@@ -148,8 +149,8 @@ class TrialConfig:
             parts.append(f"lr{self.max_lr:.3g}")
         target = self.prune_config or ("" if self.ratio is None else f"{self.ratio:g}")
         parts += [self.method, target, f"e{self.epochs}", f"s{self.seed}"]
-        number = trial_key.rpartition("_")[2].lstrip("0") or "0"
-        return "-".join(p for p in parts if p) + (f"-#{number}" if number.isdigit() else "")
+        parts.append(trial_key.rpartition("_")[2][:5])
+        return "-".join(p for p in parts if p)
 
     def params(self) -> dict[str, Any]:
         """What MLflow records as the trial's params: what was sampled or differs between the

@@ -363,8 +363,8 @@ def _nothing_to_compare(tidy: pd.DataFrame) -> str:
             "with --oracle NAME"
         )
     return (
-        "compare: the study has no finished search or baseline run with "
-        "metrics.final_test_acc yet; wait for it or `prunetune resume` it"
+        "compare: the study has no finished search or baseline run with a final test "
+        f"accuracy ({Metric.FINAL_TEST_ACC}) yet; wait for it or `prunetune resume` it"
     )
 
 
