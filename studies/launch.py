@@ -21,7 +21,7 @@ import optuna
 import pandas as pd
 from ray import tune
 
-from studies import records
+from studies import records, storage
 from studies.errors import UsageError
 from studies.lease import StudyLease
 from studies.links import browse_lines
@@ -167,7 +167,7 @@ def _run_phases(spec: StudySpec, record: StudyRecord) -> pd.DataFrame:
 
 
 def _run_phase(phase: Phase, record: StudyRecord) -> None:
-    path = str(Path(record.ray_storage) / phase.ray_name)
+    path = storage.join(record.ray_storage, phase.ray_name)
     if tune.Tuner.can_restore(path):
         tuner = tune.Tuner.restore(
             path, trainable=phase.trainable(), resume_unfinished=True, resume_errored=True

@@ -56,10 +56,6 @@ class StudyRecord:
     def status_text(self) -> str:
         return _STATUS_TEXT[self.status]
 
-    @property
-    def ray_path(self) -> str:
-        return str(Path(self.ray_storage) / self.name)
-
     def save(self) -> None:
         self.updated = time.time()
         path = record_path(self.workdir, self.name)

@@ -70,6 +70,22 @@ def absolute_url(url: str) -> str:
     return url
 
 
+REMOTE_PREFIXES = ("s3://", "gs://")  # Ray Tune storage_path through pyarrow filesystems
+
+
+def is_remote(path_or_uri: str) -> bool:
+    return path_or_uri.startswith(REMOTE_PREFIXES)
+
+
+def join(base: str, name: str) -> str:
+    """`base`/`name` for a local path or a URI whose query (s3://b/p?endpoint_override=…)
+    must stay at the end: Path() would turn s3://b into s3:/b."""
+    if "://" not in base:
+        return str(Path(base) / name)
+    head, sep, query = base.partition("?")
+    return f"{head.rstrip('/')}/{name}{sep}{query}"
+
+
 def default_tracking_uri(workdir: Path) -> str:
     return f"{SQLITE}{workdir / 'mlflow.db'}"
 
