@@ -233,8 +233,12 @@ def _optuna_unfinished(record: StudyRecord, phase: Phase) -> bool:
     for trial in running:
         log.warning("Optuna trial %d of %s was left RUNNING: FAIL", trial.number, study.study_name)
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-    ended = len(study.get_trials(deepcopy=False))
-    return ended < phase.expected
+    ended = (
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.PRUNED,
+        optuna.trial.TrialState.FAIL,
+    )
+    return len(study.get_trials(deepcopy=False, states=ended)) < phase.expected
 
 
 class StudyInterrupted(Exception):

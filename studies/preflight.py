@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -25,6 +26,7 @@ from studies.spec import StudySpec
 
 _VIRTUAL = ("/proc", "/sys", "/dev")  # kernel filesystems: no database file belongs there
 _CONNECT_TIMEOUT_S = 5
+_REMOTE_TIMEOUT_S = 15  # the AWS library retries a refused connection for ~6 s before it fails
 
 
 def preflight(spec: StudySpec) -> None:
@@ -33,8 +35,8 @@ def preflight(spec: StudySpec) -> None:
     with user_input():
         check_available(data.name, data.root or None, download=data.download)
     check_directory("storage.workdir", spec.storage.workdir)
-    if "://" not in spec.storage.ray:
-        check_directory("storage.ray", spec.storage.ray)
+    check_storage_root("storage.ray", spec.storage.ray)
+    check_storage_root("storage.shared", spec.storage.shared)
     check_optuna_storage(spec.storage.optuna)
     check_tracking_reachable(spec.tracking.uri)
     optuna_file, tracking_file = (
@@ -57,6 +59,49 @@ def check_directory(field: str, path: str) -> None:
     if not probe.is_dir():
         raise UsageError(f"{field}: {path!r} is not a directory ({probe} is a file)")
     _probe_write(field, path, probe)
+
+
+def check_storage_root(field: str, root: str) -> None:
+    """storage.ray / storage.shared: a directory we can write in, or an object-store URI whose
+    bucket answers ("" = the workdir, checked as such)."""
+    if storage.is_remote(root):
+        check_remote_root(field, root)
+    elif root:
+        check_directory(field, root)
+
+
+def check_remote_root(field: str, uri: str) -> None:
+    """pyarrow opens `uri` and its bucket answers within seconds; nothing is created (Ray Tune
+    creates the prefix on its first write)."""
+    from trainables.shared_store import open_filesystem  # pyarrow: only for remote storage
+
+    outcome: list[str] = []
+
+    def probe() -> None:
+        try:
+            fs, path = open_filesystem(uri)
+        except Exception as exc:  # pyarrow raises ArrowInvalid / ValueError / OSError here
+            outcome.append(f"cannot open {uri!r} ({_one_line(exc)})")
+            return
+        try:
+            bucket = path.split("/", 1)[0]
+            if fs.get_file_info(bucket).type.name == "NotFound":
+                outcome.append(f"bucket {bucket!r} of {uri!r} does not exist; create it first")
+                return
+            fs.get_file_info(path)
+        except Exception as exc:  # refused, denied, DNS: all mean "cannot use it"
+            outcome.append(f"{uri!r} does not answer ({_one_line(exc)})")
+            return
+        outcome.append("")
+
+    # A thread: the AWS library's own timeouts and retries add up to minutes on a dead host.
+    thread = threading.Thread(target=probe, name="preflight-storage", daemon=True)
+    thread.start()
+    thread.join(_REMOTE_TIMEOUT_S)
+    if not outcome:
+        raise UsageError(f"{field}: {uri!r} gave no answer within {_REMOTE_TIMEOUT_S} s")
+    if outcome[0]:
+        raise UsageError(f"{field}: {outcome[0]}")
 
 
 def check_database_file(field: str, url: str) -> None:

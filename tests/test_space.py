@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from studies.plan.search import define_space, make_sampler, objective_metrics
-from studies.spec import StudySpec, validate
+from studies.spec import SpecError, StudySpec, validate
 from studies.spec.derived import is_conditional
 from studies.spec.derived import search_grid as grid
 from studies.spec.derived import search_grid_size as grid_size
@@ -196,3 +196,47 @@ def test_objective_metrics():
     assert objective_metrics(_spec()) == ("val_acc", "max")
     multi = _spec(search={"objective": ["val_acc", "macs"]})
     assert objective_metrics(multi) == (["val_acc", "macs"], ["max", "min"])
+
+
+def test_cells_cover_every_cell_and_tune_only_the_max_lr() -> None:
+    """sampler = "cells": the quickstart's 4 schedules × 2 ratios all run; ft/lrw once per cell
+    (nothing to tune), slr/clr trials_per_cell times with TPE sampling max_lr in range; no
+    finished config twice; coverage comes first in the queue."""
+    from studies.spec import load_spec
+    from studies.spec.derived import search_cells, search_trials
+
+    spec = load_spec("quickstart")
+    cells = search_cells(spec)
+    assert search_trials(spec) == len(cells) == 12
+    assert {(c["schedule"], c["ratio"]) for c in cells[:8]} == {
+        (s, r) for s in ("ft", "lrw", "slr", "clr") for r in (0.5, 0.8)
+    }
+    study = optuna.create_study(sampler=make_sampler(spec), direction="maximize")
+    for cell in cells:
+        study.enqueue_trial(cell)
+    space, seen = define_space(spec), []
+    for i in range(len(cells)):
+        trial = study.ask()
+        constants = space(trial) or {}
+        config = {**trial.params, **constants}
+        seen.append(config)
+        study.tell(trial, 0.5 + 0.01 * i)
+    per_cell: dict[tuple, list] = {}
+    for config in seen:
+        per_cell.setdefault((config["schedule"], config["ratio"]), []).append(config.get("max_lr"))
+    assert len(per_cell) == 8
+    for (schedule, _), lrs in per_cell.items():
+        if schedule in ("ft", "lrw"):
+            assert lrs == [None]
+        else:
+            assert len(lrs) == 2 and len(set(lrs)) == 2 and all(0.005 <= v <= 0.5 for v in lrs)
+
+
+def test_cells_need_a_list_of_ratios_and_no_trial_count() -> None:
+    """cells refuses a ratio range (cells must be enumerable) and a trial count it derives."""
+    with pytest.raises(SpecError, match=r"pruning.ratio: sampler = 'cells' runs every ratio"):
+        _spec(search={"sampler": "cells", "trials": 0})
+    with pytest.raises(SpecError, match=r"search.trials: .*follows from the cells"):
+        _spec(
+            search={"sampler": "cells", "trials": 5}, pruning={"methods": ["l1"], "ratio": [0.5]}
+        )

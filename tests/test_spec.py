@@ -260,6 +260,7 @@ def test_overrides_apply_dotted_paths_before_validation():
     """--set values (as parse_assignments gives them) land on the raw file before validation."""
     overrides = parse_assignments(
         [
+            "search.sampler=tpe",
             "search.trials=4",
             "retrain.epochs=[2]",
             'retrain.schedules=["ft","clr"]',

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ray import tune
@@ -55,8 +54,9 @@ def study_context(record: StudyRecord) -> dict[str, str]:
         "tracking_uri": record.tracking_uri,
         "experiment_id": record.experiment_id,
         "parent_run_id": record.parent_run_id,
-        "dense_dir": str(Path(record.workdir) / "dense"),
         "spec_hash": record.spec_hash,
+        # storage.shared (resolved: "" became the workdir): the dense cache, final checkpoints
+        "shared": record.spec.get("storage", {}).get("shared") or record.workdir,
     }
 
 

@@ -39,6 +39,7 @@ from studies.spec.derived import (
     oracle_study_name,
     rounds,
     schedules_with_max_lr,
+    search_cells,
     search_grid,
     search_trials,
 )
@@ -104,13 +105,13 @@ def make_sampler(spec: StudySpec, seed: int = 0) -> optuna.samplers.BaseSampler:
 
 def _sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
     sampler = spec.search.sampler
-    if sampler == "tpe":
+    if sampler in ("tpe", "cells"):  # cells: TPE over what the enqueued cell leaves open
         return optuna.samplers.TPESampler(
             seed=seed,
             constant_liar=True,
             multivariate=True,
             group=True,
-            n_startup_trials=max(2, min(_MAX_STARTUP_TRIALS, spec.search.trials // 3)),
+            n_startup_trials=max(2, min(_MAX_STARTUP_TRIALS, search_trials(spec) // 3)),
         )
     if sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -178,7 +179,17 @@ def make_search_alg(spec: StudySpec) -> OptunaSearch:
         sampler=make_sampler(spec),
         study_name=spec.name,  # unnamed studies silently append to "optuna"
         storage=optuna_storage(spec.storage.optuna),
+        points_to_evaluate=_cells_to_enqueue(spec),
     )
+
+
+def _cells_to_enqueue(spec: StudySpec) -> list[dict[str, Any]] | None:
+    """The cells, once: a study rebuilt after its first driver died finds them still queued
+    (WAITING) in the storage, and enqueueing again would run cells twice."""
+    if spec.search.sampler != "cells":
+        return None
+    existing = optuna.load_study(study_name=spec.name, storage=optuna_storage(spec.storage.optuna))
+    return None if existing.trials else search_cells(spec)
 
 
 def make_scheduler(spec: StudySpec) -> TrialScheduler | None:

@@ -280,11 +280,24 @@ def _build_every_variant(spec: StudySpec, name: str) -> None:
 
 def _search(spec: StudySpec) -> None:
     s, multi = spec.search, isinstance(spec.search.objective, list)
-    if s.trials == 0 and s.sampler != "grid":
+    if s.sampler == "cells" and s.trials != 0:
         raise invalid(
-            "0 trials means 'the grid size', for sampler = 'grid' only",
+            "with sampler = 'cells' the trial count follows from the cells "
+            "(search.trials_per_cell for schedules with a searched max LR)",
+            "0",
+            path="search.trials",
+        )
+    if s.trials == 0 and s.sampler not in ("grid", "cells"):
+        raise invalid(
+            "0 trials means 'the grid size', for sampler = 'grid' or 'cells' only",
             ">= 1",
             path="search.trials",
+        )
+    if s.sampler == "cells" and not isinstance(spec.pruning.ratio, list | None):
+        raise invalid(
+            "sampler = 'cells' runs every ratio: it needs a list, not a range",
+            "a list, e.g. [0.5, 0.8]",
+            path="pruning.ratio",
         )
     if s.sampler == "grid":
         for path, value, example in (

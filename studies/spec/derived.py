@@ -130,9 +130,37 @@ def search_grid_size(spec: StudySpec) -> int:
     return per_schedule * rest
 
 
+def search_cells(spec: StudySpec) -> list[dict[str, Any]]:
+    """sampler = "cells": the fixed values of every trial to run, in the order to run them —
+    every cell once (coverage first), then the cells whose schedule has a searched max LR again
+    until each has `trials_per_cell` trials; the max LR itself is left to the sampler."""
+    ratio = spec.pruning.ratio
+    dims: dict[str, list[Any]] = {
+        "schedule": spec.retrain.schedules,
+        "method": spec.pruning.methods,
+        ("config" if spec.pruning.configs else "ratio"): (
+            spec.pruning.configs or (list(ratio) if isinstance(ratio, list) else [])
+        ),
+        "epochs": spec.retrain.epochs,
+        "start": spec.retrain.start,
+        "seed": spec.search.seeds,
+    }
+    cells = [dict(zip(dims, values, strict=True)) for values in itertools.product(*dims.values())]
+    searched = set(schedules_with_max_lr(spec))
+    repeats = spec.search.trials_per_cell
+    return [
+        cell
+        for round_ in range(repeats)
+        for cell in cells
+        if round_ == 0 or cell["schedule"] in searched
+    ]
+
+
 def search_trials(spec: StudySpec) -> int:
     """How many trials the search runs (Tune's num_samples): for a grid at most its size,
-    since more samples than grid points would repeat points."""
+    since more samples than grid points would repeat points; for cells, every cell's trials."""
+    if spec.search.sampler == "cells":
+        return len(search_cells(spec))
     if spec.search.sampler == "grid":
         size = search_grid_size(spec)
         return min(spec.search.trials, size) if spec.search.trials else size

@@ -29,6 +29,7 @@ from studies.storage import (
     OPTUNA_PREFIXES,
     TRACKING_FORMS,
     TRACKING_PREFIXES,
+    is_remote,
 )
 from trainables.keys import Result
 from trainables.recipe import STARTS, parse_start
@@ -257,12 +258,38 @@ def _ray_address(value: str) -> str:
     return value
 
 
+REMOTE_FORMS = (
+    "a directory, s3://BUCKET/PREFIX (?endpoint_override=HOST:PORT&scheme=http&region=R "
+    "for a non-AWS endpoint), gs://BUCKET/PREFIX"
+)
+
+
+def _storage_root(value: str) -> str:
+    """ "" (the default), a local directory, or an object-store URI pyarrow opens (Ray Tune's
+    storage_path); preflight checks that the bucket answers."""
+    if "://" not in value:
+        return value
+    if not is_remote(value):
+        raise invalid(f"unsupported storage URI {value!r}", REMOTE_FORMS)
+    parts = urlsplit(value)
+    if "@" in parts.netloc:
+        # Recorded with the study like every URL (record, MLflow params, Tune's state).
+        raise invalid(
+            "the URI carries credentials, which would be recorded with the study",
+            "the URI without them; AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment",
+        )
+    if not parts.netloc:
+        raise invalid(f"{value!r} names no bucket", REMOTE_FORMS)
+    return value
+
+
 def _unique_or_empty(values: list[Any]) -> list[Any]:
     return _unique_nonempty(values) if values else values
 
 
 StudyName = Annotated[str, AfterValidator(_study_name)]
 Workdir = Annotated[str, AfterValidator(_nonempty_workdir)]
+StorageRoot = Annotated[str, AfterValidator(_storage_root)]
 RayAddress = Annotated[str, AfterValidator(_ray_address)]
 Baselines = Annotated[list[Literal["scratch-e", "scratch-b"]], AfterValidator(_unique_or_empty)]
 TrackingUri = _url(TRACKING_PREFIXES, "tracking URI", TRACKING_FORMS)

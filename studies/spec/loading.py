@@ -86,6 +86,7 @@ def resolve(
     optuna_url = storage.absolute_url(storage_url or store["optuna"])
     store["optuna"] = optuna_url or storage.default_optuna_url(wd)
     store["ray"] = storage.absolute_path(store["ray"]) or storage.default_ray_storage(wd)
+    store["shared"] = storage.absolute_path(store["shared"]) or str(wd)  # "" = the workdir
     tracking = storage.absolute_url(tracking_uri or track["uri"])
     track["uri"] = tracking or storage.default_tracking_uri(wd)
     track["experiment"] = track["experiment"] or spec.name

@@ -35,6 +35,7 @@ from studies.spec.fields import (
     Schedules,
     Seeds,
     Starts,
+    StorageRoot,
     StorageUrl,
     StudyName,
     TrackingUri,
@@ -101,7 +102,10 @@ class RetrainSection(Recipe):
 
 
 class SearchSection(Section):
-    sampler: Literal["tpe", "random", "grid"] = "tpe"
+    # cells: every schedule × method × target × budget × start × seed runs; TPE searches only
+    # the max LR inside a cell (trials_per_cell for schedules with a searched max LR)
+    sampler: Literal["tpe", "random", "grid", "cells"] = "tpe"
+    trials_per_cell: PosInt = 2
     trials: NonNegInt = 20
     concurrency: PosInt = 2
     seeds: Seeds = [0]
@@ -136,7 +140,10 @@ class TrackingSection(Section):
 class StorageSection(Section):
     workdir: Workdir = DEFAULT_WORKDIR
     optuna: StorageUrl = ""
-    ray: str = ""
+    ray: StorageRoot = ""  # Tune's trial checkpoints: a directory, or s3:// / gs:// (pyarrow)
+    # Files trials share across nodes (dense cache, oracle checkpoints): "" = the workdir, which
+    # every node must then see; else a directory every node sees, or s3:// / gs:// (docs/cluster.md).
+    shared: StorageRoot = ""
 
 
 class RaySection(Section):
