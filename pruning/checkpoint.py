@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from torch import Tensor, nn
@@ -23,6 +23,8 @@ from pruning.models.arch import architecture, rebuild
 FORMAT = "prunetune.checkpoint"
 VERSION = 1
 _PRIMITIVES = (type(None), bool, int, float, str, Tensor, torch.Size, torch.dtype)
+# A file path, or a binary file object (io.BytesIO) for checkpoints kept in an object store.
+Target = str | os.PathLike[str] | BinaryIO
 
 
 @dataclass
@@ -73,7 +75,7 @@ def check_loadable(value: Any, where: str) -> None:
 
 
 def save_checkpoint(
-    path: str | os.PathLike[str],
+    path: Target,
     *,
     model: nn.Module,
     masks: Mapping[str, Tensor] | None = None,
@@ -98,8 +100,12 @@ def save_checkpoint(
     atomic_save(payload, path)
 
 
-def atomic_save(payload: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
-    """torch.save to a temporary file renamed into place: a killed writer leaves the old file."""
+def atomic_save(payload: Mapping[str, Any], path: Target) -> None:
+    """torch.save to a temporary file renamed into place: a killed writer leaves the old file.
+    A file object is written as is: its owner decides how it lands (an object-store put)."""
+    if not isinstance(path, str | os.PathLike):
+        torch.save(dict(payload), path)
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -110,16 +116,16 @@ def atomic_save(payload: Mapping[str, Any], path: str | os.PathLike[str]) -> Non
         tmp.unlink(missing_ok=True)
 
 
-def load_checkpoint(
-    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
-) -> Checkpoint:
-    """Read a checkpoint written by `save_checkpoint` (weights_only=True) and rebuild its model."""
+def load_checkpoint(path: Target, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Read a checkpoint written by `save_checkpoint` (weights_only=True) and rebuild its model;
+    `path` may be a binary file object (io.BytesIO of bytes read from an object store)."""
     payload = torch.load(path, map_location=map_location, weights_only=True)
+    name = source_name(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a prunetune checkpoint (no format={FORMAT!r} field)")
+        raise ValueError(f"{name}: not a prunetune checkpoint (no format={FORMAT!r} field)")
     if payload.get("version") != VERSION:
         raise ValueError(
-            f"{path}: checkpoint version {payload.get('version')!r}; this code reads {VERSION}"
+            f"{name}: checkpoint version {payload.get('version')!r}; this code reads {VERSION}"
         )
     model = rebuild(payload["arch"], payload["state_dict"]).to(map_location)
     return Checkpoint(
@@ -129,3 +135,10 @@ def load_checkpoint(
         extra=payload["extra"],
         arch=payload["arch"],
     )
+
+
+def source_name(source: Target) -> str:
+    """What an error message calls a path or a file object."""
+    if isinstance(source, str | os.PathLike):
+        return str(source)
+    return str(getattr(source, "name", "") or "checkpoint stream")

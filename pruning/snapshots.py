@@ -18,7 +18,6 @@ with `torch.load(weights_only=True)`. Resuming a run mid-way needs the snapshots
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from pruning.checkpoint import atomic_save, check_loadable
+from pruning.checkpoint import Target, atomic_save, check_loadable, source_name
 from pruning.models.arch import architecture, rebuild
 
 if TYPE_CHECKING:
@@ -114,13 +113,14 @@ class SnapshotFile:
 
 
 def save_snapshots(
-    path: str | os.PathLike[str],
+    path: Target,
     *,
     model: nn.Module,
     states: Mapping[int, StateDict],
     extra: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write `states` (epoch → state_dict of `model`'s architecture) to one file, atomically."""
+    """Write `states` (epoch → state_dict of `model`'s architecture) to one file, atomically
+    (or to a binary file object)."""
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -133,16 +133,16 @@ def save_snapshots(
     atomic_save(payload, path)
 
 
-def load_snapshots(
-    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
-) -> SnapshotFile:
-    """Read a file written by `save_snapshots` (torch.load with weights_only=True)."""
+def load_snapshots(path: Target, map_location: str | torch.device = "cpu") -> SnapshotFile:
+    """Read a file written by `save_snapshots` (torch.load with weights_only=True); `path` may
+    be a binary file object."""
     payload = torch.load(path, map_location=map_location, weights_only=True)
+    name = source_name(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a prunetune snapshot file (no format={FORMAT!r} field)")
+        raise ValueError(f"{name}: not a prunetune snapshot file (no format={FORMAT!r} field)")
     if payload.get("version") != VERSION:
         raise ValueError(
-            f"{path}: snapshot file version {payload.get('version')!r}; this code reads {VERSION}"
+            f"{name}: snapshot file version {payload.get('version')!r}; this code reads {VERSION}"
         )
     return SnapshotFile(arch=payload["arch"], states=payload["states"], extra=payload["extra"])
 

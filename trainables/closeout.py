@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from ray import tune
 
@@ -68,9 +67,10 @@ def close_trial(run: TrialRun, state: TrialState, tags: dict[str, str] | None = 
         )
 
 
-def final_checkpoint_path(tc: TrialConfig, run_id: str) -> Path:
-    """Where a finished trial leaves its weights (+ masks) in the study's workdir."""
-    return Path(tc.study.workdir) / "checkpoints" / tc.study.name / f"{run_id}.pt"
+def final_checkpoint_key(tc: TrialConfig, run_id: str) -> str:
+    """Where a finished trial leaves its weights (+ masks): a key of the study's shared store
+    (trainables.shared_store), since the next oracle round may run on another node."""
+    return f"checkpoints/{tc.study.name}/{run_id}.pt"
 
 
 def finite_or_zero(summary: dict[str, float]) -> float:

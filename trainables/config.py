@@ -28,8 +28,15 @@ class StudyContext:
     tracking_uri: str
     experiment_id: str
     parent_run_id: str
-    dense_dir: str
     spec_hash: str
+    # storage.shared: where trials share the dense cache and the oracle's final checkpoints,
+    # a directory every node sees or an s3:// / gs:// URI; "" = the workdir.
+    shared: str = ""
+    dense_dir: str = ""  # unused: studies started before `shared` have it in Tune's state
+
+    @property
+    def shared_root(self) -> str:
+        return self.shared or self.workdir
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """The study's dense-model cache: each (model, data set, seed, pretraining recipe) is trained once.
 
-Trials of one study share ``dense_dir`` (on a cluster: shared storage). The first trial that
-needs a dense model takes an exclusive file lock and trains it; concurrent trials block on the
-lock and then load the finished file, so the same recipe is never trained twice. The file is
-written to a temporary name and renamed, so a crash never leaves a half-written model behind.
+Trials of one study share it through the study's shared store (trainables.shared_store:
+``storage.shared``, by default the workdir; on a cluster without a shared filesystem an
+object-store URI), as ``dense/<recipe_key>.pt``. The first trial that needs a dense model takes
+the store's exclusive lock (a file lock, or a lease across nodes) and trains it; concurrent trials
+wait and then load the finished file, so the same recipe is never trained twice. Every write is
+atomic, so a crash never leaves a half-written model behind.
 The pretraining run is an MLflow run of its own (role ``pretrain``) nested under the study.
 
 Rewinding (retrain.start = init, rewind, rewind:K) and criteria that compare the last two
@@ -15,12 +17,8 @@ run is deterministic on CPU; the cached final weights are kept).
 
 from __future__ import annotations
 
-import fcntl
-import os
+import io
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import torch
 
@@ -29,31 +27,26 @@ from pruning.data import DataBundle
 from pruning.methods import needs_previous_weights
 from pruning.models import build
 from pruning.schedules import Schedule, build_schedule
-from pruning.snapshots import EpochSnapshots, load_snapshots, save_snapshots
+from pruning.snapshots import EpochSnapshots, SnapshotFile, load_snapshots, save_snapshots
 from pruning.train import EpochMetrics, train
 from trainables.config import TrialConfig
 from trainables.keys import Metric, Outcome, Role, Tag
 from trainables.recipe import pretrain_schedule_params, recipe_key, snapshot_epochs
 from trainables.runs import TrialRun
+from trainables.shared_store import SharedStore, open_store, serialise
 
 
-@contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # blocks while another trial trains this recipe
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def shared(tc: TrialConfig) -> SharedStore:
+    return open_store(tc.study.shared_root)
 
 
-def dense_path(tc: TrialConfig) -> Path:
-    return Path(tc.study.dense_dir) / f"{recipe_key(tc.spec, tc.seed)}.pt"
+def dense_key(tc: TrialConfig) -> str:
+    """The dense model's key in the shared store (the lock has it without `.pt`)."""
+    return f"dense/{recipe_key(tc.spec, tc.seed)}.pt"
 
 
-def snapshots_path(tc: TrialConfig) -> Path:
-    return dense_path(tc).with_suffix(".snapshots.pt")
+def snapshots_key(tc: TrialConfig) -> str:
+    return dense_key(tc).removesuffix(".pt") + ".snapshots.pt"
 
 
 def wanted_epochs(tc: TrialConfig) -> list[int]:
@@ -63,22 +56,28 @@ def wanted_epochs(tc: TrialConfig) -> list[int]:
     return snapshot_epochs(tc.spec, needs_previous_weights=history)
 
 
-def _ready(path: Path, snaps: Path, epochs: list[int]) -> bool:
-    if not path.exists():
+def _ready(store: SharedStore, model: str, snaps: str, epochs: list[int]) -> bool:
+    if not store.exists(model):
         return False
-    return not epochs or (snaps.exists() and set(epochs) <= set(load_snapshots(snaps).states))
+    if not epochs:
+        return True
+    return store.exists(snaps) and set(epochs) <= set(_load_snapshots(store, snaps).states)
+
+
+def _load_snapshots(store: SharedStore, key: str) -> SnapshotFile:
+    return load_snapshots(io.BytesIO(store.read(key)))
 
 
 def get_dense(
     tc: TrialConfig, bundle: DataBundle, device: str
 ) -> tuple[torch.nn.Module, dict[str, float]]:
     """The dense model and its accuracies (`dense_val_acc`, `dense_test_acc`)."""
-    path, snaps, epochs = dense_path(tc), snapshots_path(tc), wanted_epochs(tc)
-    if not _ready(path, snaps, epochs):
-        with _exclusive(path.with_suffix(".lock")):
-            if not _ready(path, snaps, epochs):  # another trial may have done it meanwhile
-                _pretrain(tc, bundle, device, path, epochs)
-    saved = load_checkpoint(path)
+    store, model, snaps, epochs = shared(tc), dense_key(tc), snapshots_key(tc), wanted_epochs(tc)
+    if not _ready(store, model, snaps, epochs):
+        with store.lock(model.removesuffix(".pt")):  # blocks while another trial trains it
+            if not _ready(store, model, snaps, epochs):  # another trial may have done it
+                _pretrain(tc, bundle, device, store, epochs)
+    saved = load_checkpoint(io.BytesIO(store.read(model)))
     accs = {
         k: float(saved.extra.get(k, float("nan"))) for k in ("dense_val_acc", "dense_test_acc")
     }
@@ -111,13 +110,14 @@ def pretrain_schedule(tc: TrialConfig, steps_per_epoch: int) -> Schedule:
 def dense_at(tc: TrialConfig, epoch: int) -> torch.nn.Module:
     """The dense run's model after `epoch` epochs (0 = its initialisation, T = the cached
     dense model itself)."""
+    store = shared(tc)
     if epoch == tc.pretrain_epochs:
-        return load_checkpoint(dense_path(tc)).model
-    return load_snapshots(snapshots_path(tc)).model_at(epoch)
+        return load_checkpoint(io.BytesIO(store.read(dense_key(tc)))).model
+    return _load_snapshots(store, snapshots_key(tc)).model_at(epoch)
 
 
 def _pretrain(
-    tc: TrialConfig, bundle: DataBundle, device: str, path: Path, epochs: list[int]
+    tc: TrialConfig, bundle: DataBundle, device: str, store: SharedStore, epochs: list[int]
 ) -> None:
     torch.manual_seed(tc.seed)
     model = build_model(tc, bundle).to(device)
@@ -160,21 +160,29 @@ def _pretrain(
             raise RuntimeError(
                 f"dense pretraining diverged (pretrain.lr={tc.spec['pretrain']['lr']})"
             )
-        key = recipe_key(tc.spec, tc.seed)
-        if epochs:
-            save_snapshots(
-                snapshots_path(tc), model=model, states=snaps.states, extra={"recipe": key}
-            )
-        if path.exists():  # trained again only for the snapshots: the cached model stays
-            return
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        extra = {
-            "recipe": key,
-            "dense_val_acc": final.val_acc if final else float("nan"),
-            "dense_test_acc": final.test_acc if final else float("nan"),
-        }
-        save_checkpoint(tmp, model=model.cpu(), extra=extra)
-        os.replace(tmp, path)
+        _save_dense(tc, store, model.cpu(), snaps.states if epochs else None, final)
+
+
+def _save_dense(
+    tc: TrialConfig,
+    store: SharedStore,
+    model: torch.nn.Module,
+    states: dict[int, dict[str, torch.Tensor]] | None,
+    final: EpochMetrics | None,
+) -> None:
+    """The snapshots first, then the model: a model without its snapshots is not `_ready`."""
+    key = recipe_key(tc.spec, tc.seed)
+    if states is not None:
+        data = serialise(save_snapshots, model=model, states=states, extra={"recipe": key})
+        store.write(snapshots_key(tc), data)
+    if store.exists(dense_key(tc)):  # trained again only for the snapshots: the cached model stays
+        return
+    extra = {
+        "recipe": key,
+        "dense_val_acc": final.val_acc if final else float("nan"),
+        "dense_test_acc": final.test_acc if final else float("nan"),
+    }
+    store.write(dense_key(tc), serialise(save_checkpoint, model=model, extra=extra))
 
 
 def _epoch_dict(m: EpochMetrics) -> dict[str, float]:

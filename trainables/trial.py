@@ -5,13 +5,14 @@
    oracle, from round k−1's winner;
 2. prune (one-shot, or round r of R for iterative pruning);
 3. retrain with the schedule, reporting + checkpointing every epoch (round_run.RoundRun);
-4. close out: summary metrics, outcome tag, artifacts, the final weights in the workdir.
+4. close out: summary metrics, outcome tag, artifacts, the final weights in the shared store.
 
 ``rounds`` prune+retrain rounds inside one trial.
 """
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from ray import tune
 from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import DataBundle
 from trainables import artifacts
-from trainables.closeout import close_trial, final_checkpoint_path, tracked_outcome
+from trainables.closeout import close_trial, final_checkpoint_key, tracked_outcome
 from trainables.config import TrialConfig
 from trainables.data_cache import load_bundle
 from trainables.dense_cache import get_dense
@@ -30,6 +31,7 @@ from trainables.keys import Metric, Tag
 from trainables.resources import trial_device_and_threads
 from trainables.round_run import CHECKPOINT_FILE, Masks, RoundRun, loggable
 from trainables.runs import TrialRun
+from trainables.shared_store import open_store, read_location, serialise
 from trainables.state import TrialState
 
 Start = tuple[torch.nn.Module, Masks, dict[str, Any] | None, TrialState]
@@ -73,7 +75,8 @@ def start_or_resume(tc: TrialConfig, bundle: DataBundle, device: str) -> Start:
     trial, else round k−1's winner (greedy oracle), else the dense model."""
     checkpoint = tune.get_checkpoint()
     if checkpoint is None and tc.start_checkpoint:
-        start = load_checkpoint(tc.start_checkpoint)
+        # Its final_checkpoint tag: a path or URI in the shared store, maybe another node's.
+        start = load_checkpoint(io.BytesIO(read_location(tc.start_checkpoint)))
         masks = None if start.masks is None else {k: v.to(device) for k, v in start.masks.items()}
         state = TrialState(
             round=tc.first_round,
@@ -127,18 +130,18 @@ def _finish(rr: RoundRun, run: TrialRun, model: torch.nn.Module, masks: Masks) -
     tc, state = rr.tc, rr.state
     if run.closed_out:  # restored after an earlier attempt closed it: nothing to log twice
         return
-    path = final_checkpoint_path(tc, run.run_id)
+    store, key = open_store(tc.study.shared_root), final_checkpoint_key(tc, run.run_id)
     extra = {
         "trial": tc.params()["trial"],
         "dense_macs": state.dense_macs,
         "reports": state.reports,  # the next oracle round rewinds through all of them
         "previous_weights": state.previous_weights,
     }
-    save_checkpoint(path, model=model.cpu(), masks=masks, extra=extra)
+    store.write(key, serialise(save_checkpoint, model=model.cpu(), masks=masks, extra=extra))
     schedules = artifacts.round_schedules(tc, rr.bundle)
     title = f"{tc.schedule} (max LR {tc.max_lr})"
     artifacts.log_trial_artifacts(run, tc, model, masks, state.reports, schedules, title)
-    close_trial(run, state, {Tag.FINAL_CHECKPOINT: str(path)})
+    close_trial(run, state, {Tag.FINAL_CHECKPOINT: store.location(key)})
 
 
 __all__ = ["prune_retrain", "start_or_resume", "trial_name"]
