@@ -111,8 +111,8 @@ def _open_study(spec: StudySpec, digest: str) -> StudyRecord:
     starting at once in a fresh workdir would race to create the SQLite schemas."""
     workdir = spec.storage.workdir
     with _workdir_lock(workdir):
-        for name, modes in optuna_studies(spec):
-            claim_optuna_study(spec.storage.optuna, name, digest, modes)
+        for name, modes, metrics in optuna_studies(spec):
+            claim_optuna_study(spec.storage.optuna, name, digest, modes, metrics)
         study_run = open_study_run(
             spec.tracking.uri,
             spec.tracking.experiment or spec.name,

@@ -28,6 +28,7 @@ class Outcome(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     DIVERGED = "diverged"
+    RUN_ID = "mlflow_run_id"  # the trial's MLflow run: the searcher links its Optuna trial
     STOPPED = "stopped"  # by the scheduler (ASHA) or the end of the study
 
 
@@ -95,6 +96,7 @@ class Result:
     MACS = "macs"
     PARAMS = "params"
     DIVERGED = "diverged"
+    RUN_ID = "mlflow_run_id"  # the trial's MLflow run: the searcher links its Optuna trial
 
 
 class Metric:

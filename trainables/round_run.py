@@ -195,7 +195,7 @@ class RoundRun:
 
 def epoch_metrics(
     m: EpochMetrics, state: TrialState, schedule: Schedule, offset: int
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """What one epoch reports to Tune (MLflow keeps part of it, `mlflow_epoch`); updates the
     running bests in `state`."""
     state.last_val, state.last_test = m.val_acc, m.test_acc
@@ -218,6 +218,7 @@ def epoch_metrics(
         Result.MACS: last.get("macs_after", float("nan")),
         Result.PARAMS: last.get("params_after", float("nan")),
         Result.DIVERGED: 0.0,
+        Result.RUN_ID: state.run_id or "",
     }
 
 

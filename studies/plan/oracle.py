@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import optuna
 from ray import tune
-from ray.tune.search.optuna import OptunaSearch
 
 from studies.plan.phase import Phase, TunerParts, build_tuner, trainable_factory
-from studies.plan.search import optuna_storage
+from studies.plan.search import LinkedOptunaSearch, optuna_storage
 from studies.records import StudyRecord
 from studies.results.runs import oracle_round_winners
 from studies.spec import StudySpec
@@ -45,7 +44,7 @@ def _round_phase(spec: StudySpec, record: StudyRecord, k: int) -> Phase:
 
     def build() -> tune.Tuner:
         starts = winners_checkpoints(record, k - 1) if k > 1 else {}
-        searcher = OptunaSearch(
+        searcher = LinkedOptunaSearch(
             space={
                 name: optuna.distributions.CategoricalDistribution(v) for name, v in grid.items()
             },

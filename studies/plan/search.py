@@ -43,7 +43,7 @@ from studies.spec.derived import (
     search_grid,
     search_trials,
 )
-from trainables.keys import Role
+from trainables.keys import Result, Role
 from trainables.trial import prune_retrain
 
 # TPE's default of 10 random start-up trials would leave a 12-trial quickstart almost all random.
@@ -140,7 +140,9 @@ def optuna_storage(url: str) -> optuna.storages.BaseStorage:
 SPEC_HASH_ATTR = "prunetune.spec_hash"
 
 
-def claim_optuna_study(url: str, name: str, spec_hash: str, modes: list[str]) -> None:
+def claim_optuna_study(
+    url: str, name: str, spec_hash: str, modes: list[str], metric_names: list[str]
+) -> None:
     """Create the named Optuna study for this spec, or check that the existing one is this
     spec's: a study is found by name, and trials of two specs must never mix in one study."""
     storage = optuna_storage(url)
@@ -151,6 +153,7 @@ def claim_optuna_study(url: str, name: str, spec_hash: str, modes: list[str]) ->
     owner = study.user_attrs.get(SPEC_HASH_ATTR)
     if owner is None and not study.trials:
         study.set_user_attr(SPEC_HASH_ATTR, spec_hash)
+        study.set_metric_names(metric_names)  # optuna-dashboard's axes say what was optimised
         return
     if owner != spec_hash:
         whose = f"spec {owner}" if owner else "no prunetune spec"
@@ -162,17 +165,45 @@ def claim_optuna_study(url: str, name: str, spec_hash: str, modes: list[str]) ->
         raise UsageError(f"storage.optuna: Optuna study {name!r} optimises other objectives")
 
 
-def optuna_studies(spec: StudySpec) -> list[tuple[str, list[str]]]:
-    """(Optuna study name, modes) of every Optuna study the spec's phases use."""
+def optuna_studies(spec: StudySpec) -> list[tuple[str, list[str], list[str]]]:
+    """(Optuna study name, modes, metric names) of every Optuna study the spec's phases use."""
     if spec.kind == "oracle":
-        return [(oracle_study_name(spec.name, k), ["max"]) for k in range(1, rounds(spec) + 1)]
-    _, mode = objective_metrics(spec)
-    return [(spec.name, list(mode) if isinstance(mode, list) else [mode])]
+        return [
+            (oracle_study_name(spec.name, k), ["max"], [Result.VAL_ACC])
+            for k in range(1, rounds(spec) + 1)
+        ]
+    metric, mode = objective_metrics(spec)
+    return [(spec.name, _as_list(mode), _as_list(metric))]
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+class LinkedOptunaSearch(OptunaSearch):
+    """OptunaSearch whose trials say where their run is: each Optuna trial gets the MLflow run
+    id, the Tune trial and the test accuracy as user attrs (optuna-dashboard shows them), so a
+    trial found in one tool is found in the other."""
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is not None and result and trial_id not in self._completed_trials:
+            links = {
+                "mlflow_run_id": result.get(Result.RUN_ID),
+                "tune_trial": trial_id,
+                "test_acc": result.get(Result.TEST_ACC),
+            }
+            for key, value in links.items():
+                if value not in (None, ""):
+                    ot_trial.set_user_attr(key, value)
+        super().on_trial_complete(trial_id, result, error)
 
 
 def make_search_alg(spec: StudySpec) -> OptunaSearch:
     metric, mode = objective_metrics(spec)
-    return OptunaSearch(
+    return LinkedOptunaSearch(
         space=define_space(spec),
         metric=metric,
         mode=mode,

@@ -85,6 +85,11 @@ def test_cli_run_end_to_end(write_study, mlflow_server: str, tmp_path: Path) -> 
     optuna_study = optuna.load_study(study_name="e2e", storage=storage)
     assert len(optuna_study.trials) == 4
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in optuna_study.trials)
+    # Optuna ↔ MLflow: each Optuna trial names its MLflow run, Tune trial and test accuracy.
+    assert optuna_study.metric_names == ["val_acc"]
+    linked = {t.user_attrs.get("mlflow_run_id") for t in optuna_study.trials}
+    assert linked == {r.info.run_id for r in trials}
+    assert all({"tune_trial", "test_acc"} <= set(t.user_attrs) for t in optuna_study.trials)
 
     listing = prunetune("ls", "--workdir", str(workdir), cwd=tmp_path)
     assert listing.returncode == 0 and "e2e" in listing.stdout and "finished" in listing.stdout
