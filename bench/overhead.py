@@ -83,7 +83,7 @@ class BareTiming:
         return self.prune_s + self.train_s
 
 
-def study_toml(name: str, args: argparse.Namespace) -> str:
+def study_toml(name: str, args: argparse.Namespace, trials: int = 1) -> str:
     # A one-value list for max_lr, ratio, epochs and seeds: nothing is searched, the random
     # sampler only has to produce the one point.
     return f"""
@@ -112,7 +112,7 @@ max_lr = [{args.max_lr}]
 batch_size = 64
 [search]
 sampler = "random"
-trials = 1
+trials = {trials}
 concurrency = 1
 seeds = [{SEED}]
 [resources]
@@ -144,11 +144,12 @@ def run_study(name: str, args: argparse.Namespace, workdir: Path) -> StudyTiming
 def read_study(name: str, workdir: Path, started: float, ended: float) -> StudyTiming:
     """Timestamps and metrics of the study's runs, straight from MLflow's SQLite store (the
     table layout of MLflow's SQLAlchemy store: runs, tags, latest_metrics)."""
+    from studies.records import load_record
     from trainables.keys import Metric, Role, Tag
 
-    record = json.loads((workdir / "studies" / f"{name}.json").read_text())
-    db = record["tracking_uri"].removeprefix("sqlite:///")
-    parent = record["parent_run_id"]
+    record = load_record(str(workdir), name)  # paths inside the workdir come back absolute
+    db = record.tracking_uri.removeprefix("sqlite:///")
+    parent = record.parent_run_id
     con = sqlite3.connect(db)
     try:
         p_start, p_end = con.execute(
@@ -287,9 +288,10 @@ def bare_worker(job_path: str) -> None:
 
 def dense_file(workdir: Path, name: str) -> tuple[dict[str, Any], Path]:
     """The validated spec a study recorded and the dense model its trials load."""
+    from studies.records import load_record
     from trainables.recipe import recipe_key
 
-    spec = json.loads((workdir / "studies" / f"{name}.json").read_text())["spec"]
+    spec = load_record(str(workdir), name).spec
     path = workdir / "dense" / f"{recipe_key(spec, SEED)}.pt"
     if not path.exists():
         raise RuntimeError(f"warm-up study left no dense model at {path}")
@@ -298,28 +300,6 @@ def dense_file(workdir: Path, name: str) -> tuple[dict[str, Any], Path]:
 
 # --- where the time goes: one extra study, timed from inside (--breakdown) -------------------
 
-# (module, attribute, label) of the trial's steps; nested ones overlap (train() holds the
-# per-epoch checkpoint, tune.report and MLflow calls). Missing names are skipped: the code moves.
-TRIAL_TIMERS = [
-    ("trainables.trial", "load_bundle", "data load (lru-cached per actor)"),
-    ("trainables.trial", "get_dense", "dense model load"),
-    ("trainables.trial", "TrialRun.open", "MLflow run open (search, create, params)"),
-    ("trainables.round_run", "RoundRun.prune", "RoundRun.prune (pruning + its MLflow logs)"),
-    ("trainables.round_run", "prune", "  pruning itself (science)"),
-    ("trainables.round_run", "train", "train() with its per-epoch callbacks"),
-    ("trainables.round_run", "save_checkpoint", "  per-epoch checkpoint write"),
-    ("ray.tune", "report", "  tune.report (persist checkpoint, driver round trip)"),
-    ("trainables.trial", "save_checkpoint", "final checkpoint write (workdir)"),
-    ("trainables.artifacts", "log_trial_artifacts", "artifacts (report, LR figure, model)"),
-    ("trainables.artifacts", "lr_curve_figure", "  LR-curve figure (matplotlib)"),
-    ("trainables.artifacts", "save_checkpoint", "  model artifact write"),
-    ("trainables.trial", "close_trial", "close_trial (summary flush, tags)"),
-]
-MLFLOW_METHODS = (
-    "create_run", "search_runs", "get_run", "update_run", "log_batch", "log_metric",
-    "log_dict", "log_figure", "log_artifact", "log_artifacts", "set_terminated",
-    "get_metric_history", "set_tag",
-)  # fmt: skip
 DRIVER_TIMERS = [
     ("studies.launch", "preflight", "preflight checks"),
     ("studies.launch", "ensure_ray", "ray.init (embedded, loopback)"),
@@ -331,76 +311,13 @@ DRIVER_TIMERS = [
 ]
 
 
-def install_timers(
-    timers: list[tuple[str, str, str]], totals: dict[str, float], mlflow: bool = False
-) -> None:
-    """Wrap each named function with a wall-clock accumulator (and, with `mlflow`, every
-    MlflowClient method, counting only the outermost of nested client calls)."""
-    import importlib
-
-    def wrap(owner: Any, attr: str, label: str, guard: list[int] | None = None) -> None:
-        real = getattr(owner, attr, None)
-        if real is None:
-            return
-
-        def timed(*a: Any, **k: Any) -> Any:
-            outer = guard is None or guard[0] == 0
-            if guard is not None:
-                guard[0] += 1
-            started = time.perf_counter()
-            try:
-                return real(*a, **k)
-            finally:
-                if guard is not None:
-                    guard[0] -= 1
-                if outer:
-                    totals[label] = totals.get(label, 0.0) + time.perf_counter() - started
-
-        setattr(owner, attr, timed)
-
-    for module, path, label in timers:
-        try:
-            owner: Any = importlib.import_module(module)
-        except ImportError:
-            continue
-        *parents, attr = path.split(".")
-        for name in parents:
-            owner = getattr(owner, name, None)
-        if owner is not None:
-            wrap(owner, attr, label)
-    if mlflow:
-        from mlflow.tracking import MlflowClient
-
-        depth = [0]
-        for method in MLFLOW_METHODS:
-            wrap(MlflowClient, method, f"mlflow.{method}", depth)
-
-
-def instrumented_trial(config: dict[str, Any]) -> None:
-    """prune_retrain with timers around its steps; the totals go to a JSON file in the
-    workdir. Defined in __main__, so Ray ships it to the trial worker by value."""
-    started_at = time.time()
-    from trainables.trial import prune_retrain
-
-    totals: dict[str, float] = {}
-    install_timers(TRIAL_TIMERS, totals, mlflow=True)
-    started = time.perf_counter()
-    try:
-        prune_retrain(config)
-    finally:
-        out = {
-            "started_at": started_at,
-            "ended_at": time.time(),
-            "trial_s": time.perf_counter() - started,
-            "totals": totals,
-        }
-        Path(config["study"]["workdir"], "breakdown-trial.json").write_text(json.dumps(out))
-
-
 def breakdown(args: argparse.Namespace, workdir: Path) -> None:
-    """One study in this process with timers in the driver and in the trial worker."""
+    """One study in this process with timers in the driver and in the trial worker: N trials
+    one after another in one reused actor, so the first trial (cold actor: imports, data,
+    MLflow store) and the later ones (what every further trial costs) are told apart."""
+    import ray
+
     import studies
-    import studies.plan.search as search
 
     import_s = subprocess.run(
         [
@@ -415,34 +332,33 @@ def breakdown(args: argparse.Namespace, workdir: Path) -> None:
         env=benchlib.set_loopback_env(),
     ).stdout.strip()
     driver: dict[str, float] = {}
-    install_timers(DRIVER_TIMERS, driver)
-    search.prune_retrain = instrumented_trial  # type: ignore[assignment]
+    benchlib.install_timers(DRIVER_TIMERS, driver)
+    benchlib.use_instrumented_trial()
     toml = workdir / "ovh-breakdown.toml"
-    toml.write_text(study_toml("ovh-breakdown", args))
+    toml.write_text(study_toml("ovh-breakdown", args, trials=args.breakdown_trials))
     started = time.perf_counter()
     studies.run(str(toml), workdir=str(workdir))
     run_s = time.perf_counter() - started
-    import ray
-
+    helpers = benchlib.child_cpu_seconds()  # Ray's processes, before they go away
     t = time.perf_counter()
     ray.shutdown()
     shutdown_s = time.perf_counter() - t
-    trial = json.loads((workdir / "breakdown-trial.json").read_text())
+    trials = benchlib.read_trial_timers(workdir)
     print()
-    print("driver, one study in-process (s):")
+    print(f"driver, one {len(trials)}-trial study in this process (s):")
     print(f"  {'import studies.launch (fresh process)':55} {float(import_s):7.2f}")
     for label, value in driver.items():
         print(f"  {label:55} {value:7.2f}")
     print(f"  {'studies.run total':55} {run_s:7.2f}")
     print(f"  {'ray.shutdown':55} {shutdown_s:7.2f}")
     fit = driver.get(DRIVER_TIMERS[3][2], float("nan"))
-    print(f"  {'Tuner.fit − the trial function':55} {fit - trial['trial_s']:7.2f}")
-    print("trial worker, inside prune_retrain (s; indented = part of the line above):")
-    for label, value in sorted(trial["totals"].items(), key=lambda kv: kv[0].startswith("mlflow")):
-        print(f"  {label:55} {value:7.2f}")
-    mlflow_s = sum(v for k, v in trial["totals"].items() if k.startswith("mlflow."))
-    print(f"  {'all MLflow client calls':55} {mlflow_s:7.2f}")
-    print(f"  {'prune_retrain total':55} {trial['trial_s']:7.2f}")
+    inside = sum(t["trial_s"] for t in trials)
+    print(f"  {'Tuner.fit − time inside the trial functions':55} {fit - inside:7.2f}")
+    print("CPU seconds of the processes Ray started (alive at the end of the study):")
+    for pid, cmd, cpu in helpers[:12]:
+        print(f"  {cpu:7.1f}  {pid:7}  {cmd[:100]}")
+    print("trial worker, inside prune_retrain:")
+    benchlib.print_step_table({"first trial": trials[:1], "later trials (mean)": trials[1:]})
 
 
 def report(bare: list[BareTiming], studies: list[StudyTiming]) -> None:
@@ -524,7 +440,10 @@ def main() -> None:
     parser.add_argument(
         "--breakdown",
         action="store_true",
-        help="also run one study in this process with timers in the driver and the trial",
+        help="also run one study in this process with timers in the driver and the trials",
+    )
+    parser.add_argument(
+        "--breakdown-trials", type=int, default=3, help="trials of the --breakdown study"
     )
     parser.add_argument("--json", default=None, help="write every timing as JSON here")
     parser.add_argument("--bare-worker", default=None, help=argparse.SUPPRESS)
