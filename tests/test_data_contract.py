@@ -21,6 +21,7 @@ EXPECTED_CLASSES = {
     "imagefolder": 3,
     "digits": 10,
     "mnist1d": 10,
+    "mnist1d-hard": 10,
     "synthetic": 10,
 }
 EXPECTED_SHAPE = {
@@ -29,6 +30,7 @@ EXPECTED_SHAPE = {
     "imagefolder": (3, 24, 24),
     "digits": (1, 8, 8),
     "mnist1d": (1, 40),
+    "mnist1d-hard": (1, 40),
     "synthetic": (3, 16, 16),
 }
 

@@ -12,6 +12,7 @@ normalisation statistics, and the augmentation choice. Register a new data set w
 | imagefolder| uint8, disk  | 3×S×S (64)  | pad-4 crop + h-flip       | ImageNet mean/std      |
 | digits     | float32      | 1×8×8       | none                      | train-split statistics |
 | mnist1d    | float32      | 1×40 (1-D)  | none                      | train-split statistics |
+| mnist1d-hard | float32    | 1×40 (1-D)  | none                      | train-split statistics |
 | synthetic  | uint8        | 3×16×16 / C×L | none                    | train-split statistics |
 
 With `val_fraction=0` the validation split is empty: `eval_batches` yields nothing and callers
@@ -28,7 +29,7 @@ from pathlib import Path
 from pruning.data.augment import Augment
 from pruning.data.bundle import DataBundle, Split, channel_stats, stratified_split
 from pruning.data.cifar import load_cifar
-from pruning.data.embedded import load_digits, load_mnist1d
+from pruning.data.embedded import MNIST1D_HARD, load_digits, load_mnist1d
 from pruning.data.imagefolder import load_imagefolder
 from pruning.data.source import RawData, default_root
 from pruning.data.synthetic import load_synthetic
@@ -43,6 +44,7 @@ DATASETS.add("cifar100", functools.partial(load_cifar, "cifar100"))
 DATASETS.add("imagefolder", load_imagefolder)
 DATASETS.add("digits", load_digits)
 DATASETS.add("mnist1d", load_mnist1d)
+DATASETS.add("mnist1d-hard", functools.partial(load_mnist1d, **MNIST1D_HARD))
 DATASETS.add("synthetic", load_synthetic)
 
 _ON_DISK = frozenset({"cifar10", "cifar100"})  # these fall back to default_root() without root

@@ -31,6 +31,7 @@ _STATIC = {
     "cifar100": DatasetInfo("cifar100", 100, (3, 32, 32), 2, True),
     "digits": DatasetInfo("digits", 10, (1, 8, 8), 2, False),
     "mnist1d": DatasetInfo("mnist1d", 10, (1, 40), 1, False),
+    "mnist1d-hard": DatasetInfo("mnist1d-hard", 10, (1, 40), 1, False),
     "synthetic": DatasetInfo("synthetic", 10, (3, 16, 16), 2, False),
 }
 
