@@ -71,6 +71,7 @@ def resume_study(name: str, workdir: str) -> pd.DataFrame:
         if record.status == RunStatus.FINISHED:
             raise UsageError(f"study {name!r} already finished; `prunetune show {name}` shows it")
         spec = validate(record.spec, f"study {name!r}")
+        preflight(spec)  # the stores, data and storages may have changed since the last run
         ensure_ray(spec.ray.address, spec.storage.workdir)
         reopen_study_run(record.tracking_uri, record.parent_run_id)
         record.status = RunStatus.RUNNING

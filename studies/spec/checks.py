@@ -279,7 +279,13 @@ def _build_every_variant(spec: StudySpec, name: str) -> None:
 
 
 def _search(spec: StudySpec) -> None:
-    s, multi = spec.search, isinstance(spec.search.objective, list)
+    _sampler(spec)
+    _objective(spec)
+
+
+def _sampler(spec: StudySpec) -> None:
+    """Trial counts and value lists the sampler can walk."""
+    s = spec.search
     if s.sampler == "cells" and s.trials != 0:
         raise invalid(
             "with sampler = 'cells' the trial count follows from the cells "
@@ -316,6 +322,11 @@ def _search(spec: StudySpec) -> None:
             "a list, e.g. [0.5]",
             path="pruning.ratio",
         )
+
+
+def _objective(spec: StudySpec) -> None:
+    """What the search optimises fits its sampler, scheduler and data split."""
+    s, multi = spec.search, isinstance(spec.search.objective, list)
     if multi and s.sampler == "grid":
         raise invalid(
             f"grid cannot run a multi-objective search (objective = {s.objective})",
