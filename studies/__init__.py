@@ -23,7 +23,12 @@ def run(spec: StudySpec | str, **resolve: str | None) -> pd.DataFrame:
     with one row per trial run (params, summary metrics, tags) read back from MLflow.
 
     Keyword arguments (workdir, tracking_uri, storage_url, address) override the study file."""
-    # Ray, Optuna and MLflow load when a study runs, not when `studies` is imported.
+    # Ray, Optuna and MLflow load when a study runs, not when `studies` is imported; the
+    # loopback settings go first (Ray reads them once, at import).
+    from studies.ray_session import set_loopback_env
+
+    set_loopback_env()
+    # the launcher imports Ray: only now, after the settings above
     from studies.launch import run_study
     from studies.spec import StudySpec, load_spec
     from studies.spec import resolve as resolve_spec

@@ -30,9 +30,10 @@ LOOPBACK_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_AUTH_MODE": "disabled",
     "MLFLOW_DISABLE_TELEMETRY": "true",
-    # num_to_keep=1 forces a state snapshot per checkpoint (wanted: resume must find it); the
-    # warning about it would otherwise fill the console.
+    # Frequent experiment-state syncs are expected (a checkpoint per epoch); no warning.
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    # Tune's JSON/CSV/TensorBoard result files per trial: prunetune reads MLflow instead.
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
 }
 # Ray's job supervisor sets both for the entrypoint it runs (ray/dashboard/modules/job).
 RAY_ADDRESS_ENV = "RAY_ADDRESS"

@@ -342,9 +342,11 @@ class FakeSource:
 
 
 def save_record(workdir: Path, name: str) -> None:
-    """A study record on disk, as `prunetune run` leaves it."""
+    """A study record on disk, as `prunetune run` leaves it (its runs come from a fake source,
+    so its tracking store is a server that is never called)."""
     StudyRecord(
-        name=name, spec=SPEC, spec_hash="h", workdir=str(workdir), tracking_uri="sqlite:///x",
+        name=name, spec=SPEC, spec_hash="h", workdir=str(workdir),
+        tracking_uri="http://127.0.0.1:1",
         experiment_id="1", parent_run_id=f"parent-{name}", optuna_storage="", ray_storage="",
     ).save()  # fmt: skip
 

@@ -89,8 +89,7 @@ def scratch_train(config: dict[str, Any]) -> None:
                 rr = RoundRun(tc, bundle, device, run, state)
                 rr.train_and_report(cfg, model, masks, opt_state, schedule, offset=0)
         if not run.closed_out:  # a restored trial that an earlier attempt closed
-            title = f"{schedule.name} (from scratch)"
-            log_trial_artifacts(run, tc, model, masks, state.reports, [schedule], title)
+            log_trial_artifacts(run, tc, model, masks, state.reports, [schedule])
             close_trial(run, state)
 
 

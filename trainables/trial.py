@@ -139,8 +139,7 @@ def _finish(rr: RoundRun, run: TrialRun, model: torch.nn.Module, masks: Masks) -
     }
     store.write(key, serialise(save_checkpoint, model=model.cpu(), masks=masks, extra=extra))
     schedules = artifacts.round_schedules(tc, rr.bundle)
-    title = f"{tc.schedule} (max LR {tc.max_lr})"
-    artifacts.log_trial_artifacts(run, tc, model, masks, state.reports, schedules, title)
+    artifacts.log_trial_artifacts(run, tc, model, masks, state.reports, schedules)
     close_trial(run, state, {Tag.FINAL_CHECKPOINT: store.location(key)})
 
 

@@ -116,7 +116,7 @@ def _print_scyc_rounds(args: argparse.Namespace, params: dict[str, Any]) -> int:
 
 
 def _plot_schedule(schedule: Schedule, path: str) -> None:
-    from trainables.artifacts import lr_curve_figure  # matplotlib + torch: only for --plot
+    from studies.results.plots import lr_curve_figure  # matplotlib: only for --plot
 
     fig = lr_curve_figure([schedule], f"{schedule.name}, {schedule.epochs} epochs")
     fig.savefig(path, dpi=120)

@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from studies.cli import compare, inspect, study
 from studies.errors import UsageError
+from studies.ray_session import set_loopback_env
 
 EXIT_USAGE = 2
 
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before any command imports Ray: Ray reads its loopback settings once, at import, and a
+    # local Ray would otherwise bind the machine's routable address.
+    set_loopback_env()
     try:
         args = build_parser().parse_args(argv)
         handler: Handler = args.handler

@@ -14,7 +14,7 @@ from trainables.scratch import scratch_train
 
 
 def baseline_phase(spec: StudySpec, record: StudyRecord) -> Phase:
-    trainable = trainable_factory(spec, scratch_train)
+    trainable = trainable_factory(spec, record, scratch_train)
     points = [
         {**target, "baseline": b, "seed": seed}
         for target in pruning_targets(spec)

@@ -37,7 +37,7 @@ def oracle_phases(spec: StudySpec, record: StudyRecord) -> list[Phase]:
 
 
 def _round_phase(spec: StudySpec, record: StudyRecord, k: int) -> Phase:
-    trainable = trainable_factory(spec, prune_retrain)
+    trainable = trainable_factory(spec, record, prune_retrain)
     grid = oracle_grid(spec)
     study_name = oracle_study_name(spec.name, k)
     ray_name = f"{spec.name}-oracle-r{k}"

@@ -60,18 +60,24 @@ def study_context(record: StudyRecord) -> dict[str, str]:
     }
 
 
-def trainable_factory(spec: StudySpec, fn: Callable[[dict[str, Any]], None]) -> TrainableFactory:
-    """A factory of `fn` wrapped with the spec's per-trial resources."""
+def trainable_factory(
+    spec: StudySpec, record: StudyRecord, fn: Callable[[dict[str, Any]], None]
+) -> TrainableFactory:
+    """A factory of `fn` wrapped with the spec's per-trial resources. The spec and the study's
+    context reach every trial through Ray's object store (tune.with_parameters), not through
+    each trial's config: Tune rewrites every trial's config into its experiment state at every
+    checkpoint, and a whole spec per trial made that grow with the study."""
 
     def make() -> Any:
-        def trainable(config: dict[str, Any]) -> None:  # fresh: with_resources mutates it
+        def trainable(config: dict[str, Any], spec: Any = None, study: Any = None) -> None:
             # A grid over whole points ({"method", "ratio", "seed", ...}) arrives nested.
             point = config.get("point") or {}
-            fn({**{k: v for k, v in config.items() if k != "point"}, **point})
+            flat = {k: v for k, v in config.items() if k != "point"}
+            fn({**flat, **point, "spec": spec, "study": study})
 
-        return tune.with_resources(
-            trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
-        )
+        shared = tune.with_parameters(trainable, spec=record.spec, study=study_context(record))
+        # fresh per call: with_resources mutates what it wraps
+        return tune.with_resources(shared, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
     return make
 
@@ -79,12 +85,11 @@ def trainable_factory(spec: StudySpec, fn: Callable[[dict[str, Any]], None]) -> 
 def build_tuner(
     spec: StudySpec, record: StudyRecord, trainable: TrainableFactory, parts: TunerParts
 ) -> tune.Tuner:
-    """The Tuner of a phase: the study's context in every trial's config, the spec's
-    concurrency and retries, one kept checkpoint per trial, actors reused across trials."""
-    param_space = {"spec": record.spec, "study": study_context(record), **parts.param_space}
+    """The Tuner of a phase: the spec's concurrency and retries, one kept checkpoint per trial,
+    actors reused across trials (the spec and study context ride with the trainable)."""
     return tune.Tuner(
         trainable(),
-        param_space=param_space,
+        param_space=dict(parts.param_space),
         tune_config=tune.TuneConfig(
             search_alg=parts.search_alg,
             scheduler=parts.scheduler,
@@ -96,7 +101,11 @@ def build_tuner(
             name=parts.ray_name,
             storage_path=spec.storage.ray,
             failure_config=tune.FailureConfig(max_failures=spec.search.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # 2, not 1: keeping one checkpoint makes Tune snapshot the whole experiment state
+            # after every epoch of every trial (a cost that grows with the study). A restore
+            # from a snapshot one epoch older re-trains that epoch exactly (per-(seed, epoch)
+            # data order) and MLflow keeps each epoch once.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             callbacks=[Progress(parts.phase, parts.expected or parts.num_samples, *parts.metric)],
             verbose=0,  # our Progress line instead of Tune's tables and temp-dir hints
         ),

@@ -14,10 +14,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from pruning.schedules import SCHEDULES
+from pruning.schedules import SCHEDULES, Schedule
 from studies.results.compare import Comparison
 from studies.results.runs import select_best
-from trainables.artifacts import draw_lr_curve
 from trainables.config import round_schedule
 from trainables.keys import Role
 
@@ -176,3 +175,44 @@ def _float_or(value: Any, default: float) -> float:
         return float(value)
     except (TypeError, ValueError):
         return default
+
+
+# --- LR curves: the one drawer of a schedule ------------------------------------------------
+
+
+def lr_curve(
+    schedules: list[Schedule], points_per_round: int = 400
+) -> tuple[list[float], list[float]]:
+    """(epochs, LRs) of consecutive schedules (rounds) on one axis of epochs, at most
+    `points_per_round` points each (per-iteration schedules have thousands of steps)."""
+    xs: list[float] = []
+    ys: list[float] = []
+    base = 0
+    for schedule in schedules:
+        stride = max(1, schedule.total_steps // points_per_round)
+        for step in range(0, schedule.total_steps, stride):
+            xs.append(base + step / schedule.steps_per_epoch)
+            ys.append(schedule.lr(step))
+        base += schedule.epochs
+    return xs, ys
+
+
+def draw_lr_curve(ax: Axes, schedules: list[Schedule], **plot_kwargs: Any) -> None:
+    """Draw the LR of `schedules` (rounds in sequence) on `ax`, log LR axis: LRs span decades
+    (1-cycle from max/100 to max/1e4), which a linear axis flattens to zero."""
+    ax.plot(*lr_curve(schedules), **plot_kwargs)
+    ax.set(xlabel="epoch", ylabel="learning rate")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3, which="both")
+
+
+def lr_curve_figure(schedules: list[Schedule], title: str) -> Figure:
+    """The LR curve of one trial as a figure of its own."""
+    # A bare Figure needs no pyplot and no global backend: trial actors are reused and
+    # headless, and pyplot would keep every figure alive until closed.
+    fig = Figure(figsize=(6, 3.2))
+    ax = fig.add_subplot()
+    draw_lr_curve(ax, schedules)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -45,9 +45,18 @@ cpu = 1
 """
 
 
-def prunetune(*args: str, cwd: Path, timeout: float = 600, **popen: object):
-    """Run the real CLI in a subprocess (its own interpreter, as a user would)."""
+# What the test session sets for every process; a user's shell has none of it.
+SESSION_ENV = ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")
+
+
+def prunetune(
+    *args: str, cwd: Path, timeout: float = 600, bare_env: bool = False, **popen: object
+):
+    """Run the real CLI in a subprocess (its own interpreter, as a user would); `bare_env`:
+    without the test session's Ray settings, as from a plain shell (prunetune sets them)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if bare_env:
+        env = {k: v for k, v in env.items() if k not in SESSION_ENV}
     cmd = [sys.executable, "-m", "studies.cli", *args]
     return subprocess.run(
         cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, **popen

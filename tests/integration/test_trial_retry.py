@@ -16,12 +16,10 @@ METRICS = ("loss/train", "acc/train", "acc/val", "acc/test", "lr")
 def _tune_one(spec: Any, record: Any, name: str, extra: dict[str, Any]) -> None:
     from ray import tune
 
-    from studies.plan.phase import study_context, trainable_factory
+    from studies.plan.phase import trainable_factory
     from trainables.trial import prune_retrain
 
     config = {
-        "spec": record.spec,
-        "study": study_context(record),
         "role": "search",
         "schedule": "clr",
         "max_lr": 0.05,
@@ -32,7 +30,7 @@ def _tune_one(spec: Any, record: Any, name: str, extra: dict[str, Any]) -> None:
         **extra,
     }
     tuner = tune.Tuner(
-        trainable_factory(spec, prune_retrain)(),
+        trainable_factory(spec, record, prune_retrain)(),
         param_space=config,
         tune_config=tune.TuneConfig(num_samples=1),
         run_config=tune.RunConfig(
