@@ -18,10 +18,14 @@ from trainables.state import TrialState
 
 
 @contextmanager
+def running_tags() -> dict[str, str]:
+    """Tags of a trial that is training: given when its run is opened (one write, not two)."""
+    return {Tag.STATUS: Outcome.RUNNING, Tag.NODE: node_label()}
+
+
 def tracked_outcome(run: TrialRun, state: TrialState) -> Iterator[None]:
-    """Tag the run running (and on which node) while the block trains; a trial that Tune stops
-    (ASHA, end of study: SystemExit inside tune.report) is tagged stopped, with its epochs."""
-    run.set_tags({Tag.STATUS: Outcome.RUNNING, Tag.NODE: node_label()})
+    """A trial that Tune stops while the block trains (ASHA, end of study: SystemExit inside
+    tune.report) is tagged stopped, with its epochs."""
     try:
         yield
     except SystemExit:

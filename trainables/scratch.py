@@ -24,7 +24,7 @@ from torch import nn
 from pruning.budget import scratch_b_epochs
 from pruning.reinit import random_init
 from trainables.artifacts import log_trial_artifacts
-from trainables.closeout import close_trial, tracked_outcome
+from trainables.closeout import close_trial, running_tags, tracked_outcome
 from trainables.config import TrialConfig
 from trainables.data_cache import load_bundle
 from trainables.dense_cache import pretrain_schedule
@@ -32,7 +32,7 @@ from trainables.keys import Role, Tag
 from trainables.recipe import REINIT_SEED_BASE
 from trainables.resources import trial_device_and_threads
 from trainables.round_run import Masks, RoundRun
-from trainables.runs import TrialRun
+from trainables.runs import TrialRun, warm_up
 from trainables.trial import start_or_resume, trial_name
 
 BASELINES = ("scratch-e", "scratch-b")
@@ -48,6 +48,7 @@ def scratch_train(config: dict[str, Any]) -> None:
     config = {**config, "schedule": pretrain["schedule"], "max_lr": None}
     config.update(epochs=int(pretrain["epochs"]), role=Role.BASELINE)
     tc = TrialConfig.from_tune(config)
+    warming = warm_up(tc.study.tracking_uri)
     device = trial_device_and_threads()
     bundle = load_bundle(tc.dataset)
     model, masks, opt_state, state = start_or_resume(tc, bundle, device)
@@ -64,12 +65,13 @@ def scratch_train(config: dict[str, Any]) -> None:
         baseline=baseline, scratch_epochs=epochs, pretrain_epochs=pretrain["epochs"]
     )
     key = trial_name()
+    warming.join()
     run = TrialRun.open(
         tc.study.tracking_uri,
         tc.study.experiment_id,
         tc.study.parent_run_id,
         tc.run_name(key),
-        tags={**tc.tags(), Tag.BASELINE: baseline},
+        tags={**tc.tags(), **running_tags(), Tag.BASELINE: baseline},
         params=params,
         run_id=state.run_id,
         trial_key=key,

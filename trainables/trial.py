@@ -23,14 +23,14 @@ from ray import tune
 from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import DataBundle
 from trainables import artifacts
-from trainables.closeout import close_trial, final_checkpoint_key, tracked_outcome
+from trainables.closeout import close_trial, final_checkpoint_key, running_tags, tracked_outcome
 from trainables.config import TrialConfig
 from trainables.data_cache import load_bundle
 from trainables.dense_cache import get_dense
 from trainables.keys import Metric, Tag
 from trainables.resources import trial_device_and_threads
 from trainables.round_run import CHECKPOINT_FILE, Masks, RoundRun, loggable
-from trainables.runs import TrialRun
+from trainables.runs import TrialRun, warm_up
 from trainables.shared_store import open_store, read_location, serialise
 from trainables.state import TrialState
 
@@ -40,16 +40,18 @@ Start = tuple[torch.nn.Module, Masks, dict[str, Any] | None, TrialState]
 def prune_retrain(config: dict[str, Any]) -> None:
     """The Ray Tune function trainable."""
     tc = TrialConfig.from_tune(config)
+    warming = warm_up(tc.study.tracking_uri)
     device = trial_device_and_threads()
     bundle = load_bundle(tc.dataset)
     model, masks, opt_state, state = start_or_resume(tc, bundle, device)
     key = trial_name()
+    warming.join()
     run = TrialRun.open(
         tc.study.tracking_uri,
         tc.study.experiment_id,
         tc.study.parent_run_id,
         tc.run_name(key),
-        tags=tc.tags(),
+        tags={**tc.tags(), **running_tags()},
         params=tc.params(),
         run_id=state.run_id,
         trial_key=key,
