@@ -461,3 +461,60 @@ class RayCluster:
                 proc.wait(timeout=5)
         self.workers.clear()
         self.head = None
+
+
+@dataclass
+class AuthMlflowServer(MlflowServer):
+    """``mlflow server --app-name basic-auth`` (docker/mlflow-auth.ini's settings, users in a
+    SQLite file here): the admin user is created on first start with ``admin_password``
+    (MLflow 3.17 wants ≥ 12 characters); it and the Flask secret key go only into the server's
+    environment, as docker/compose.yaml passes them."""
+
+    admin_password: str = ""
+    admin_username: str = "admin"
+    secret_key: str = ""  # MLFLOW_FLASK_SERVER_SECRET_KEY: CSRF key, required by 3.17's auth app
+
+    @property
+    def auth_db(self) -> Path:
+        return self.root / "auth.db"
+
+    @property
+    def backend_db(self) -> Path | None:
+        prefix = "sqlite:///"
+        return (
+            Path(self.backend_uri.removeprefix(prefix))
+            if self.backend_uri.startswith(prefix)
+            else None
+        )
+
+    def launch(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.artifacts_dir.mkdir(mode=0o700, exist_ok=True)
+        ini = self.root / "auth.ini"
+        ini.write_text(
+            "[mlflow]\n"
+            "default_permission = READ\n"
+            f"database_uri = sqlite:///{self.auth_db}\n"
+            f"admin_username = {self.admin_username}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        )
+        cmd = [
+            str(VENV_BIN / "mlflow"), "server", "--app-name", "basic-auth",
+            "--backend-store-uri", self.backend_uri,
+            "--serve-artifacts", "--artifacts-destination", str(self.artifacts_dir),
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+        ]  # fmt: skip
+        env = service_env(
+            MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
+            MLFLOW_AUTH_CONFIG_PATH=str(ini),
+            MLFLOW_AUTH_ADMIN_PASSWORD=self.admin_password,
+            MLFLOW_FLASK_SERVER_SECRET_KEY=self.secret_key,
+        )
+        for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+            env.pop(key, None)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        self.starts += 1

@@ -1,0 +1,612 @@
+"""Faults injected into real studies, checked by what the stores hold afterwards.
+
+- a worker node SIGKILLed mid-trial (cluster): the trial resumes from its last epoch checkpoint
+  on another node and ends with exactly the metrics of its uninterrupted twin;
+- the driver SIGKILLed (embedded default) right after the first trial started, mid-epoch, or
+  after a trial finished: `prunetune resume` finishes the study, nothing runs twice, no Ray
+  process of the killed driver is left;
+- one study, one driver: a second `run` and a `resume` of a live study are refused, and a
+  `resume` is accepted at once after the driver is SIGKILLed;
+- the MLflow server down at launch (nothing starts) and for 30 s mid-study (cluster: the trials
+  train on, every epoch reaches MLflow once);
+- PostgreSQL (Optuna storage and MLflow's backend) restarted mid-study;
+- four concurrent trials on different nodes needing the same dense model: it is trained once.
+
+Every trial of these studies has the same config (FAULT_STUDY: one value per dimension, seed
+0, CPU), so any trial is the uninterrupted twin of any other. Each test prints its figures
+(nodes, trials, the fault, MLflow rows lost/duplicated, Optuna states) and the session ends
+with them as one table.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cluster import procs
+from tests.cluster.helpers import (
+    EPOCH_KEYS,
+    Driver,
+    FaultFigures,
+    StorePoller,
+    StudyFacts,
+    checkpoints_reported,
+    ensure_workers,
+    fault_figures_table,  # noqa: F401 — a fixture, used by name
+    poll_until,
+    prunetune_cmd,
+    ray_sessions,
+    reap_workdir_processes,
+    report_figures,
+    session_processes,
+    short_workdir,
+    study_facts,
+    tune_trials,
+    write_fault_study,
+)
+from tests.cluster.services import MlflowServer, Postgres, RayCluster, free_port, service_env
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.usefixtures("fault_figures_table"),
+]
+
+DRIVER_TIMEOUT_S = 600  # a whole study on a loaded 2-core machine, with a fault inside
+POINT_TIMEOUT_S = 300  # until the stores show the point where the fault is injected
+
+
+def _env() -> dict[str, str]:
+    return service_env(PYTHONUNBUFFERED="1")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    """A short workdir (an embedded Ray's session dir stays inside it), removed afterwards
+    with every process that still refers to it; the drivers' logs and the study records are
+    kept in the test's tmp_path."""
+    path = short_workdir()
+    try:
+        yield path
+    finally:
+        left = reap_workdir_processes(path, [])
+        for kept in [*path.glob("*.log"), *path.glob("studies/*.json")]:
+            shutil.copy(kept, tmp_path / kept.name)
+        shutil.rmtree(path, ignore_errors=True)
+        assert not left, f"processes left in {path}: {sorted(left)}"
+
+
+def _sqlite_urls(workdir: Path) -> tuple[str, str]:
+    return f"sqlite:///{workdir / 'mlflow.db'}", f"sqlite:///{workdir / 'optuna.db'}"
+
+
+def _record(workdir: Path, name: str) -> Any:
+    from studies.records import load_record
+
+    return load_record(str(workdir), name)
+
+
+def _assert_finished(
+    facts: StudyFacts, trials: int, output: str, *, trial_errors: bool = False
+) -> None:
+    """The end state every fault must reach: Optuna all COMPLETE, MLflow every trial run once,
+    FINISHED, each epoch once, each close-out once, nothing RUNNING; no traceback from the
+    driver unless the fault is a trial error (`trial_errors`: a lost node fails its trial)."""
+    runs = "\n".join(
+        f"  {r.info.run_name} {r.info.status} status={r.data.tags.get('status')} "
+        f"tune_trial={r.data.tags.get('tune_trial')} epochs={len(facts.steps(r.info.run_id))} "
+        f"final/wall_time_s={facts.final_rows[r.info.run_id]}"
+        for r in facts.trials
+    )
+    where = f"\nOptuna {dict(facts.optuna)}\ntrial runs:\n{runs}\ndriver:\n{output[-6000:]}"
+    assert facts.optuna["RUNNING"] == 0, where
+    assert facts.optuna["COMPLETE"] == trials, where
+    assert facts.running == [], where
+    assert facts.parents == ["FINISHED"], where
+    assert len(facts.trials) == trials, f"a trial has more than one MLflow run{where}"
+    assert len(facts.finished_trials) == trials, f"a trial run is not FINISHED+completed{where}"
+    assert facts.rows_lost == 0 and facts.rows_duplicated == 0, where
+    for run in facts.finished_trials:
+        rows = facts.final_rows[run.info.run_id]
+        assert len(rows) == 1, f"{run.info.run_name} closed out {len(rows)} times{where}"
+    if not trial_errors:
+        assert "Traceback" not in output, where
+
+
+def _same_metrics(facts: StudyFacts, run_a: str, run_b: str) -> None:
+    """Two trial runs of the same config hold the same per-epoch and final values."""
+    for key in EPOCH_KEYS:
+        assert facts.values(run_a, key) == facts.values(run_b, key), key
+    a = next(r for r in facts.trials if r.info.run_id == run_a).data.metrics
+    b = next(r for r in facts.trials if r.info.run_id == run_b).data.metrics
+    for key in ("final/val_acc", "final/test_acc", "final/best_val_acc", "final/sparsity"):
+        assert a[key] == b[key], key
+
+
+# --------------------------------------------------------------------------------------------
+# 1. a worker node lost mid-trial
+
+
+def test_worker_node_killed_mid_trial(
+    ray_cluster: RayCluster, mlflow_pg: MlflowServer, postgres: Postgres, tmp_path: Path
+) -> None:
+    """SIGKILL the node of a trial that reported ≥ 1 epoch: the trial resumes from its last
+    epoch checkpoint on another node and ends equal to its uninterrupted twin, each epoch
+    once in MLflow."""
+    began = time.monotonic()
+    name, trials, epochs = "fault-node-kill", 2, 20
+    ensure_workers(ray_cluster, 2)
+    study = write_fault_study(tmp_path, name, trials=trials, epochs=epochs, max_failures=1)
+    workdir = tmp_path / "runs"
+    driver = Driver.start(
+        [
+            "run", str(study), "--address", ray_cluster.address,
+            "--tracking-uri", mlflow_pg.uri, "--storage", postgres.optuna_url,
+            "--workdir", str(workdir),
+        ],
+        cwd=tmp_path, env=_env(), log_path=tmp_path / "driver.log",
+    )  # fmt: skip
+    poller = StorePoller(postgres.mlflow_url, postgres.optuna_url, name)
+    replacement = None
+    try:
+
+        def victim() -> dict[str, Any] | None:
+            assert driver.alive(), driver.output()[-3000:]
+            running = [
+                r for r in poller.trial_runs()
+                if r["status"] == "RUNNING" and 1 <= r["epochs"] <= epochs - 5 and r["node"]
+            ]  # fmt: skip
+            return running[0] if running else None
+
+        run = poll_until(victim, POINT_TIMEOUT_S, "a trial with ≥ 1 epoch in MLflow")
+        node_id = run["node"].split("/", 1)[1]
+        (index,) = [i for i, w in ray_cluster.workers.items() if w.node_id.startswith(node_id)]
+        ray_cluster.kill_worker(index)
+        killed_at = time.time()
+        # The retry finds room on the twin's node once the twin ends, or on this replacement,
+        # which also gives the cluster back its size for the other tests.
+        replacement = ray_cluster.launch_worker()
+        assert driver.wait(DRIVER_TIMEOUT_S) == 0, driver.output()[-4000:]
+    finally:
+        poller.dispose()
+        if driver.alive():
+            driver.sigkill()
+        if replacement is not None:
+            ray_cluster.wait_worker(replacement)
+
+    facts = study_facts(mlflow_pg.uri, postgres.optuna_url, name, epochs)
+    _assert_finished(facts, trials, driver.output(), trial_errors=True)
+    retried = next(r for r in facts.trials if r.info.run_id == run["run_id"])
+    twin = next(r for r in facts.trials if r.info.run_id != run["run_id"])
+    assert retried.data.tags["node"] != run["node"], "the trial did not move to another node"
+    stamps = [ts for _, _, ts in facts.histories[run["run_id"]]["acc/val"]]
+    before = sum(ts <= killed_at * 1000 for ts in stamps)
+    assert 1 <= before < epochs, "the epochs did not straddle the kill"
+    _same_metrics(facts, run["run_id"], twin.info.run_id)
+    # Tune's view: one failure, then the retry went on from a checkpoint, not from scratch.
+    (tune_trial,) = [
+        t for tid, t in tune_trials(workdir / "ray" / name).items()
+        if tid in retried.data.tags["tune_trial"]
+    ]  # fmt: skip
+    assert tune_trial["status"] == "TERMINATED" and tune_trial["num_failures"] == 1, tune_trial
+    assert tune_trial["epoch"] == tune_trial["training_iteration"] == epochs, tune_trial
+    restored_at = epochs - tune_trial["iterations_since_restore"]
+    assert 1 <= restored_at <= before, f"not resumed from an epoch checkpoint: {tune_trial}"
+    report_figures(
+        FaultFigures(
+            "worker_node_killed", "worker node SIGKILLed mid-trial (cluster)",
+            nodes=len(ray_cluster.workers), trials=trials, rows_lost=facts.rows_lost,
+            rows_duplicated=facts.rows_duplicated, optuna=facts.optuna,
+            seconds=time.monotonic() - began,
+            note=f"killed after epoch {before}/{epochs}, resumed from epoch {restored_at} on "
+            "another node; metrics = twin's",
+        )
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# 2. the driver SIGKILLed; 3. one study, one driver
+
+
+def _kill_point(point: str, epochs: int, trials: int) -> Callable[[StorePoller], bool]:
+    def started(p: StorePoller) -> bool:
+        return any(r["status"] == "RUNNING" and r["epochs"] == 0 for r in p.trial_runs())
+
+    def mid_epoch(p: StorePoller) -> bool:
+        return any(r["status"] == "RUNNING" and 1 <= r["epochs"] < epochs for r in p.trial_runs())
+
+    def trials_finished(p: StorePoller) -> bool:
+        return 1 <= p.optuna_states()["COMPLETE"] < trials
+
+    return {"trial-started": started, "mid-epoch": mid_epoch, "trials-finished": trials_finished}[
+        point
+    ]
+
+
+def _resume_after_kill(
+    workdir: Path, name: str, driver: Driver, killed_at: float, trials: int, epochs: int,
+    finished_at_kill: dict[str, int],
+) -> tuple[StudyFacts, Driver, int]:  # fmt: skip
+    """`prunetune resume` after `driver` was SIGKILLed: exit 0, the study FINISHED in every
+    store, runs finished before the kill untouched, no process of the killed driver's Ray
+    left. Returns the facts, the resuming driver, the processes the kill had left."""
+    (session,) = ray_sessions(workdir / "ray-tmp", driver.pid)
+    left_by_kill = session_processes(session, driver.pid)
+    resume = Driver.start(
+        ["resume", name, "--workdir", str(workdir)],
+        cwd=workdir, env=_env(), log_path=workdir / "resume.log",
+    )  # fmt: skip
+    assert resume.wait(DRIVER_TIMEOUT_S) == 0, resume.output()[-4000:]
+    assert _record(workdir, name).status == "FINISHED"
+    orphans = session_processes(session, driver.pid)
+    assert not orphans, (
+        f"{len(orphans)} Ray processes of the killed driver (pid {driver.pid}, session "
+        f"{session.name}) outlived the resume: {sorted(orphans)}"
+    )
+    facts = study_facts(*_sqlite_urls(workdir), name, epochs)
+    _assert_finished(facts, trials, resume.output())
+    for run in facts.finished_trials:
+        rid = run.info.run_id
+        if rid in finished_at_kill:  # finished before the kill: not re-run, not re-closed
+            assert run.info.end_time == finished_at_kill[rid], f"{run.info.run_name} re-ran"
+            stamps = [ts for rows in facts.histories[rid].values() for _, _, ts in rows]
+            assert max(stamps) <= killed_at * 1000, f"{run.info.run_name} logged after the kill"
+    return facts, resume, len(left_by_kill)
+
+
+@pytest.mark.parametrize("point", ["trial-started", "mid-epoch", "trials-finished"])
+def test_driver_sigkill_then_resume(point: str, workdir: Path) -> None:
+    """SIGKILL the embedded driver at `point`; `prunetune resume` finishes the study: nothing
+    re-run or closed out twice, Optuna all COMPLETE, no run RUNNING, no orphan Ray process."""
+    began = time.monotonic()
+    name, epochs = f"kill-{point}", 20
+    trials = 3 if point == "trials-finished" else 2
+    study = write_fault_study(workdir, name, trials=trials, epochs=epochs, concurrency=2)
+    driver = Driver.start(
+        ["run", str(study), "--workdir", str(workdir)],
+        cwd=workdir, env=_env(), log_path=workdir / "driver.log",
+    )  # fmt: skip
+    poller = StorePoller(*_sqlite_urls(workdir), name)
+    try:
+        reached = _kill_point(point, epochs, trials)
+
+        def at_point() -> bool:
+            assert driver.alive(), driver.output()[-3000:]
+            return reached(poller)
+
+        poll_until(at_point, POINT_TIMEOUT_S, f"kill point {point}", step=0.05)
+        killed_at = driver.sigkill()
+        kill_s = time.monotonic() - began
+        print(f"\n{point}: driver {driver.pid} SIGKILLed at {killed_at * 1000:.0f} ms")
+        finished = {
+            r["run_id"]: r["end_time"] for r in poller.trial_runs()
+            if r["status"] == "FINISHED"
+        }  # fmt: skip
+    finally:
+        poller.dispose()
+        if driver.alive():
+            driver.sigkill()
+    if point == "trials-finished":
+        assert finished, "no trial run had finished at the kill"
+    resume_began = time.monotonic()
+    facts, _, left = _resume_after_kill(workdir, name, driver, killed_at, trials, epochs, finished)
+    resume_s = time.monotonic() - resume_began
+    report_figures(
+        FaultFigures(
+            f"driver_sigkill[{point}]", f"driver SIGKILL ({point}) + resume",
+            nodes=1, trials=trials, rows_lost=facts.rows_lost,
+            rows_duplicated=facts.rows_duplicated, optuna=facts.optuna,
+            seconds=time.monotonic() - began,
+            note=f"killed at {kill_s:.0f} s, {len(finished)} trials finished then; {left} Ray "
+            f"procs left by the kill, 0 after resume ({resume_s:.0f} s)",
+        )
+    )  # fmt: skip
+
+
+def test_one_study_one_driver(workdir: Path) -> None:
+    """While a driver runs study X, `run` of the same file and `resume X` exit 2 with one line
+    naming the live driver and create nothing; once it is SIGKILLed, `resume` is accepted at
+    once and finishes the study."""
+    began = time.monotonic()
+    name, trials, epochs = "one-driver", 2, 50  # long enough to outlive the two refusals
+    study = write_fault_study(workdir, name, trials=trials, epochs=epochs, concurrency=2)
+    driver = Driver.start(
+        ["run", str(study), "--workdir", str(workdir)],
+        cwd=workdir, env=_env(), log_path=workdir / "driver.log",
+    )  # fmt: skip
+    lease = workdir / "studies" / f"{name}.lease"
+    try:
+        poll_until(lambda: _record_or_dead(workdir, name, driver), POINT_TIMEOUT_S, "the record")
+        assert _lease_holder(lease) == driver.pid
+        record = _record(workdir, name)
+        commands = (["run", str(study)], ["resume", name])
+        second = [_popen(*args, "--workdir", str(workdir), cwd=workdir) for args in commands]
+        answers = [p.communicate(timeout=300) for p in second]
+        assert driver.alive(), "the study ended before the refusals were tested"
+        for proc, (_, err) in zip(second, answers, strict=True):
+            refusals = [line for line in err.splitlines() if "another driver" in line]
+            assert proc.returncode == 2, err[-3000:]
+            assert len(refusals) == 1 and f"pid {driver.pid} " in refusals[0], err[-3000:]
+            assert "Traceback" not in err
+        # Nothing created: no second Ray, the same record, parent run and Optuna study.
+        sessions = sorted((workdir / "ray-tmp").glob("session_2*"))
+        assert [s.name.rsplit("_", 1)[1] for s in sessions] == [str(driver.pid)], sessions
+        after = _record(workdir, name)
+        assert (after.created, after.parent_run_id) == (record.created, record.parent_run_id)
+        assert _lease_holder(lease) == driver.pid
+        killed_at = driver.sigkill()
+        poller = StorePoller(*_sqlite_urls(workdir), name)
+        finished = {
+            r["run_id"]: r["end_time"] for r in poller.trial_runs() if r["status"] == "FINISHED"
+        }
+        poller.dispose()
+    finally:
+        if driver.alive():
+            driver.sigkill()
+    facts, resume, left = _resume_after_kill(
+        workdir, name, driver, killed_at, trials, epochs, finished
+    )
+    assert "another driver" not in resume.output()
+    report_figures(
+        FaultFigures(
+            "one_study_one_driver", "2nd run + resume while live; SIGKILL; resume",
+            nodes=1, trials=trials, rows_lost=facts.rows_lost,
+            rows_duplicated=facts.rows_duplicated, optuna=facts.optuna,
+            seconds=time.monotonic() - began,
+            note=f"both refused (exit 2, 1 line); resume accepted; {left} Ray procs left by kill",
+        )
+    )  # fmt: skip
+
+
+def _popen(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        prunetune_cmd(*args), cwd=cwd, env=_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _record_or_dead(workdir: Path, name: str, driver: Driver) -> bool:
+    assert driver.alive(), driver.output()[-3000:]
+    return (workdir / "studies" / f"{name}.json").exists()
+
+
+def _lease_holder(lease: Path) -> int | None:
+    try:
+        return int(json.loads(lease.read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# 4. the MLflow server down
+
+
+def test_mlflow_down_at_launch(workdir: Path) -> None:
+    """`prunetune run --tracking-uri <nothing listening>` exits 2 with one line before anything
+    starts: no Optuna study, no record, no lease, no Ray."""
+    began = time.monotonic()
+    name = "mlflow-down"
+    study = write_fault_study(workdir, name, trials=1, epochs=1)
+    runs = workdir / "runs"
+    uri = f"http://127.0.0.1:{free_port()}"
+    done = subprocess.run(
+        prunetune_cmd("run", str(study), "--workdir", str(runs), "--tracking-uri", uri),
+        cwd=workdir, env=_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    lines = [line for line in done.stderr.splitlines() if "tracking.uri" in line]
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert len(lines) == 1 and uri in lines[0] and "not reachable" in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+    created = sorted(str(p.relative_to(runs)) for p in runs.rglob("*")) if runs.exists() else []
+    assert created == [], f"created before failing: {created}"
+    assert not any(p for p in procs._all_pids() if _mentions(p, str(runs)))
+    report_figures(
+        FaultFigures(
+            "mlflow_down_at_launch", "MLflow server down at launch",
+            nodes=0, trials=0, rows_lost=0, rows_duplicated=0, optuna={},  # type: ignore[arg-type]
+            seconds=time.monotonic() - began, note="exit 2, one line, nothing created",
+        )
+    )  # fmt: skip
+
+
+def _mentions(pid: int, text: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return text.encode() in f.read()
+    except OSError:
+        return False
+
+
+def _cluster_driver(
+    name: str, study: Path, workdir: Path, cluster: RayCluster, mlflow: MlflowServer,
+    postgres: Postgres, log_path: Path,
+) -> Driver:  # fmt: skip
+    return Driver.start(
+        [
+            "run", str(study), "--address", cluster.address, "--tracking-uri", mlflow.uri,
+            "--storage", postgres.optuna_url, "--workdir", str(workdir),
+        ],
+        cwd=log_path.parent, env=_env(), log_path=log_path,
+    )  # fmt: skip
+
+
+def _training(
+    poller: StorePoller, driver: Driver, trials: int, epochs: int, patience_s: float = 60.0
+) -> Callable[[], bool]:
+    """A check for "the trials are training": every trial run has 1..epochs-5 epochs in
+    MLflow (room left to train on); if the last trial's actor is slow to start on a loaded
+    machine, `patience_s` after the first epoch seen one training trial is enough."""
+    first_epoch: list[float] = []
+
+    def check() -> bool:
+        assert driver.alive(), driver.output()[-3000:]
+        runs = [r for r in poller.trial_runs() if r["status"] == "RUNNING" and r["epochs"]]
+        room = [r for r in runs if r["epochs"] <= epochs - 5]
+        if len(room) == trials:
+            return True
+        if runs and not first_epoch:
+            first_epoch.append(time.monotonic())
+        return bool(room) and bool(first_epoch) and time.monotonic() - first_epoch[0] > patience_s
+
+    return check
+
+
+def test_mlflow_outage_mid_study(
+    ray_cluster: RayCluster, mlflow_pg: MlflowServer, postgres: Postgres, tmp_path: Path
+) -> None:
+    """MLflow down for 30 s while trials train on the cluster: epochs go on being reported to
+    Tune during the outage, and once it is back every epoch is in MLflow exactly once."""
+    began = time.monotonic()
+    name, trials, epochs, outage_s = "fault-mlflow-outage", 2, 20, 30.0
+    ensure_workers(ray_cluster, 2)
+    study = write_fault_study(tmp_path, name, trials=trials, epochs=epochs)
+    workdir = tmp_path / "runs"
+    driver = _cluster_driver(
+        name, study, workdir, ray_cluster, mlflow_pg, postgres, tmp_path / "driver.log"
+    )
+    poller = StorePoller(postgres.mlflow_url, postgres.optuna_url, name)
+    experiment = workdir / "ray" / name
+    try:
+        poll_until(
+            _training(poller, driver, trials, epochs), POINT_TIMEOUT_S,
+            "trials training with epochs in MLflow",
+        )  # fmt: skip
+        reported_before = checkpoints_reported(experiment)
+        down_at = time.time()
+        mlflow_pg.stop()
+        time.sleep(outage_s)
+        reported_during = checkpoints_reported(experiment) - reported_before
+        up_at = time.time()
+        mlflow_pg.start()
+        assert driver.wait(DRIVER_TIMEOUT_S) == 0, driver.output()[-4000:]
+    finally:
+        poller.dispose()
+        if driver.alive():
+            driver.sigkill()
+        if mlflow_pg.proc is None:
+            mlflow_pg.start()
+    facts = study_facts(mlflow_pg.uri, postgres.optuna_url, name, epochs)
+    _assert_finished(facts, trials, driver.output())
+    trained_down = sum(
+        down_at * 1000 <= ts <= up_at * 1000
+        for run in facts.finished_trials
+        for _, _, ts in facts.histories[run.info.run_id]["acc/val"]
+    )
+    assert reported_during >= 1, "no epoch reached Tune while MLflow was down"
+    assert trained_down >= 1, "no epoch in MLflow was trained while the server was down"
+    a, b = (r.info.run_id for r in facts.finished_trials)
+    _same_metrics(facts, a, b)
+    report_figures(
+        FaultFigures(
+            "mlflow_outage", f"MLflow server down {outage_s:.0f} s mid-study (cluster)",
+            nodes=len(ray_cluster.workers), trials=trials, rows_lost=facts.rows_lost,
+            rows_duplicated=facts.rows_duplicated, optuna=facts.optuna,
+            seconds=time.monotonic() - began,
+            note=f"{reported_during} epoch checkpoints reported to Tune during the outage, "
+            f"{trained_down} MLflow rows stamped in it",
+        )
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# 5. PostgreSQL restarted
+
+
+def test_postgres_restart_mid_study(
+    ray_cluster: RayCluster, mlflow_pg: MlflowServer, postgres: Postgres, tmp_path: Path
+) -> None:
+    """Restart PostgreSQL (Optuna's storage and MLflow's backend) while trials train: the
+    study finishes, Optuna holds every trial once COMPLETE, MLflow every trial run once."""
+    began = time.monotonic()
+    name, trials, epochs = "fault-pg-restart", 2, 20
+    ensure_workers(ray_cluster, 2)
+    study = write_fault_study(tmp_path, name, trials=trials, epochs=epochs)
+    workdir = tmp_path / "runs"
+    driver = _cluster_driver(
+        name, study, workdir, ray_cluster, mlflow_pg, postgres, tmp_path / "driver.log"
+    )
+    poller = StorePoller(postgres.mlflow_url, postgres.optuna_url, name)
+    try:
+        poll_until(
+            _training(poller, driver, trials, epochs), POINT_TIMEOUT_S,
+            "trials training with epochs in MLflow",
+        )  # fmt: skip
+        down_s = postgres.restart()
+        assert driver.wait(DRIVER_TIMEOUT_S) == 0, driver.output()[-6000:]
+    finally:
+        poller.dispose()
+        if driver.alive():
+            driver.sigkill()
+    facts = study_facts(mlflow_pg.uri, postgres.optuna_url, name, epochs)
+    _assert_finished(facts, trials, driver.output())
+    report_figures(
+        FaultFigures(
+            "postgres_restart", "PostgreSQL restarted mid-study (cluster)",
+            nodes=len(ray_cluster.workers), trials=trials, rows_lost=facts.rows_lost,
+            rows_duplicated=facts.rows_duplicated, optuna=facts.optuna,
+            seconds=time.monotonic() - began, note=f"down {down_s:.1f} s (fast shutdown)",
+        )
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# 6. the dense model, needed by four trials at once on four nodes
+
+
+def test_dense_model_trained_once_for_concurrent_trials(
+    ray_cluster: RayCluster, mlflow_pg: MlflowServer, postgres: Postgres, tmp_path: Path
+) -> None:
+    """Four trials start at once on four nodes in a fresh workdir: one pretrain run, one dense
+    file, written once (same inode and mtime from its first appearance to the end)."""
+    began = time.monotonic()
+    name, trials, epochs = "fault-dense-once", 4, 10
+    ensure_workers(ray_cluster, 4)
+    study = write_fault_study(tmp_path, name, trials=trials, epochs=epochs, concurrency=4)
+    workdir = tmp_path / "runs"
+    dense = workdir / "dense"
+    driver = _cluster_driver(
+        name, study, workdir, ray_cluster, mlflow_pg, postgres, tmp_path / "driver.log"
+    )
+    first_seen: tuple[Path, int, int] | None = None
+    try:
+        while driver.alive():  # the dense file as it first appears (renamed into place)
+            if first_seen is None:
+                files = [p for p in dense.glob("*.pt") if ".snapshots" not in p.name]
+                if files:
+                    st = files[0].stat()
+                    first_seen = (files[0], st.st_ino, st.st_mtime_ns)
+            time.sleep(0.2)
+        assert driver.wait(DRIVER_TIMEOUT_S) == 0, driver.output()[-4000:]
+    finally:
+        if driver.alive():
+            driver.sigkill()
+    facts = study_facts(mlflow_pg.uri, postgres.optuna_url, name, epochs)
+    _assert_finished(facts, trials, driver.output())
+    assert facts.roles["pretrain"] == 1, facts.roles
+    files = sorted(p.name for p in dense.glob("*.pt") if ".snapshots" not in p.name)
+    assert len(files) == 1, files
+    assert first_seen is not None
+    path, ino, mtime = first_seen
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (ino, mtime), "dense file rewritten"
+    nodes = {r.data.tags["node"] for r in facts.trials}
+    assert len(nodes) >= 2, nodes
+    starts = sorted(r.info.start_time for r in facts.trials)
+    ends = sorted(r.info.end_time for r in facts.trials)
+    overlapping = sum(s < ends[0] for s in starts)
+    report_figures(
+        FaultFigures(
+            "dense_once", "4 concurrent trials need the same dense model",
+            nodes=len(ray_cluster.workers), trials=trials, rows_lost=facts.rows_lost,
+            rows_duplicated=facts.rows_duplicated, optuna=facts.optuna,
+            seconds=time.monotonic() - began,
+            note=f"trials on {len(nodes)} nodes, {overlapping} overlapping; 1 pretrain run, "
+            "1 dense file written once",
+        )
+    )  # fmt: skip
