@@ -17,12 +17,12 @@ from trainables.runs import TrialRun
 from trainables.state import TrialState
 
 
-@contextmanager
 def running_tags() -> dict[str, str]:
     """Tags of a trial that is training: given when its run is opened (one write, not two)."""
     return {Tag.STATUS: Outcome.RUNNING, Tag.NODE: node_label()}
 
 
+@contextmanager
 def tracked_outcome(run: TrialRun, state: TrialState) -> Iterator[None]:
     """A trial that Tune stops while the block trains (ASHA, end of study: SystemExit inside
     tune.report) is tagged stopped, with its epochs."""
