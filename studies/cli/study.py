@@ -7,7 +7,8 @@ Handlers import the launcher (Ray, Optuna, MLflow: seconds to import) when they 
 from __future__ import annotations
 
 import argparse
-import subprocess
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -164,15 +165,15 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         dashboard_target(record.optuna_storage),
     ]
     command += ["--host", "127.0.0.1", "--port", str(args.port)]
-    print(f"optuna-dashboard for study {record.name!r}: http://127.0.0.1:{args.port}/", flush=True)
-    try:
-        return subprocess.run(command, check=False).returncode
-    except KeyboardInterrupt:
-        return 0
-    except FileNotFoundError:
+    if not exe.exists() and shutil.which("optuna-dashboard") is None:
         raise UsageError(
             "dashboard: optuna-dashboard is not installed; pip install optuna-dashboard"
-        ) from None
+        )
+    print(f"optuna-dashboard for study {record.name!r}: http://127.0.0.1:{args.port}/", flush=True)
+    # Replace this process: a signal to `prunetune dashboard` then reaches the server itself
+    # (a child would outlive a terminated parent).
+    os.execvp(command[0], command)
+    return 0  # not reached
 
 
 def cmd_presets(args: argparse.Namespace) -> int:

@@ -160,6 +160,8 @@ def _check_dashboard(workdir: Path, cwd: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    left = subprocess.run(["pgrep", "-f", f"optuna-dashboard.*{workdir}"], capture_output=True)
+    assert left.stdout.strip() == b"", "the dashboard outlived `prunetune dashboard`"
 
 
 def _listening() -> list[str]:
