@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from studies import storage
 from studies.records import StudyRecord
+from studies.results.summary import VIEW_KEY
 
 MLFLOW_UI_PORT = 5000
 DASHBOARD_PORT = 8080
@@ -12,17 +13,26 @@ DASHBOARD_PORT = 8080
 
 def browse_lines(record: StudyRecord) -> list[str]:
     """The lines that tell a user how to browse the study's runs and its Optuna study."""
-    uri, experiment = record.tracking_uri, record.experiment_id
+    uri = record.tracking_uri
     if uri.startswith(storage.HTTP):
-        lines = [f"MLflow: {uri.rstrip('/')}/#/experiments/{experiment}/runs"]
+        lines = [f"MLflow: {runs_page(uri.rstrip('/'), record.experiment_id)}"]
     else:
+        page = runs_page(f"http://127.0.0.1:{MLFLOW_UI_PORT}", record.experiment_id)
         lines = [
             f"MLflow: mlflow ui --backend-store-uri {uri} --host 127.0.0.1 "
             f"--port {MLFLOW_UI_PORT}",
-            f"        then open http://127.0.0.1:{MLFLOW_UI_PORT}/#/experiments/{experiment}/runs",
+            f"        then open {page}",
         ]
     lines.append(f"Optuna: prunetune dashboard {record.name} --workdir {record.workdir}")
     return lines
+
+
+def runs_page(server: str, experiment_id: str) -> str:
+    """The experiment's runs table in the saved view every study writes (trials grouped,
+    schedule / max LR / target / val / test columns); `machine_learning` keeps MLflow 3's UI
+    out of its GenAI overview."""
+    query = f"workflowType=machine_learning&viewStateShareKey={VIEW_KEY}"
+    return f"{server}/#/experiments/{experiment_id}/runs?{query}"
 
 
 def dashboard_target(optuna_url: str) -> str:

@@ -76,6 +76,9 @@ class Param:
     ROUNDS = "trial.rounds"
     SEED = "trial.seed"
     START = "trial.start"
+    METHOD = "trial.method"
+    RATIO = "trial.ratio"
+    CONFIG = "trial.config"
 
 
 class Result:
@@ -101,8 +104,9 @@ class Result:
 
 class Metric:
     """MLflow metric names. The part before "/" is the section the MLflow chart view groups
-    them under: accuracies (acc/) first, then the LR, per-round values (step = round index),
-    the final summary (one value per run) and the dense model the trial started from."""
+    them under, sections in alphabetical order: accuracies (acc/) first, the dense model the
+    trial started from, the final summary (one value per run), loss, LR, per-round values
+    (step = round index)."""
 
     # per epoch, step = epoch (over all rounds)
     TRAIN_LOSS = "loss/train"
@@ -111,7 +115,7 @@ class Metric:
     TEST_ACC = "acc/test"
     BEST_VAL_ACC = "acc/best_val"  # per round: reset when a round starts
     TEST_AT_BEST_VAL = "acc/test_at_best_val"
-    LR = "lr"
+    LR = "lr/epoch"  # the LR at the epoch's first step (its own section, after loss/)
     # per round, step = round
     ROUND_SPARSITY = "round/sparsity"
     ROUND_MACS = "round/macs"
@@ -134,7 +138,7 @@ class Metric:
     DENSE_TEST_ACC = "dense/test_acc"
     # on the study's parent run
     ORACLE_MAX_LR = "oracle/max_lr"  # one per group, step = round
-    SUMMARY = "summary"  # summary/<arm>/<method>-<target>-e<budget>/test_acc_mean …
+    SUMMARY = "summary"  # summary/test_acc_mean.<arm>.<method>-<target>-e<budget> …
 
 
 # Each epoch's result → what MLflow keeps of it per epoch (constants such as the round, the

@@ -89,14 +89,17 @@ def describe_study_run(
     description: str,
     params: dict[str, str],
     files: dict[str, str],
+    experiment_tags: dict[str, str] | None = None,
 ) -> None:
     """What the study's run says before any trial: the description (also the experiment's,
-    unless it has one), a few params that say what the study is, and files (the spec as TOML,
-    the search space)."""
+    unless it has one), a few params that say what the study is, files (the spec as TOML,
+    the search space), and experiment tags such as a saved view of the runs table — each set
+    only where absent, so what a user changed in the UI survives a resumed study."""
     run.set_tags({NOTE: description})
     experiment = run.client.get_experiment(run.experiment_id)
-    if NOTE not in experiment.tags:
-        run.client.set_experiment_tag(run.experiment_id, NOTE, description)
+    for key, value in {NOTE: description, **(experiment_tags or {})}.items():
+        if key not in experiment.tags:
+            run.client.set_experiment_tag(run.experiment_id, key, value)
     run.client.log_batch(run.run_id, params=[Param(k, clip(v, 500)) for k, v in params.items()])
     for name, text in files.items():
         run.client.log_text(run.run_id, text, name)

@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-METRICS = ("loss/train", "acc/train", "acc/val", "acc/test", "lr")
+METRICS = ("loss/train", "acc/train", "acc/val", "acc/test", "lr/epoch")
 
 
 def _tune_one(spec: Any, record: Any, name: str, extra: dict[str, Any]) -> None:
