@@ -14,7 +14,12 @@ Every setting is generated deterministically, offline, once per process.
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.metadata
+import json
+import os
 import random
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -166,14 +171,35 @@ class Mnist1dGeneration:
 MNIST1D_DEFAULTS = Mnist1dGeneration(0.02, 0.25, 0.75, 0.4, 48, 5000, 0.8, MNIST1D_SEED)
 
 
+CACHE_ENV = "PRUNETUNE_CACHE"  # where generated data sets are kept (default ~/.cache/prunetune)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "prunetune")
+
+
 @functools.cache
 def _mnist1d_arrays(
     gen: Mnist1dGeneration,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    # Generation takes ~4.5 s per 5000 samples, so each setting runs once per process.
+    # Generation takes ~4.5 s per 5000 samples and every trial worker process would pay it:
+    # the arrays are kept on disk once per setting (generation is deterministic, so the file
+    # is exactly what generating again would give) and in memory once per process.
+    key = hashlib.sha256(json.dumps(asdict(gen), sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_dir() / f"mnist1d-{_mnist1d_version()}-{key}.npz"
+    arrays = _read_cached(path)
+    if arrays is None:
+        arrays = _generate_mnist1d(gen)
+        _write_cached(path, arrays)
+    for a in arrays:
+        a.flags.writeable = False  # shared by every bundle of this process
+    return arrays
+
+
+def _generate_mnist1d(gen: Mnist1dGeneration) -> tuple[np.ndarray, ...]:
     # make_dataset() reseeds the global `random` and numpy generators; restore them so loading
     # data never changes a caller's RNG.
-    from mnist1d.data import get_dataset_args, make_dataset
+    from mnist1d.data import get_dataset_args, make_dataset  # generation only, not on a hit
 
     py_state, np_state = random.getstate(), np.random.get_state()
     try:
@@ -184,12 +210,37 @@ def _mnist1d_arrays(
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)
-    arrays = (
+    return (
         data["x"].astype(np.float32),
         data["y"].astype(np.int64),
         data["x_test"].astype(np.float32),
         data["y_test"].astype(np.int64),
     )
-    for a in arrays:
-        a.flags.writeable = False  # shared by every bundle of this process
-    return arrays
+
+
+_NAMES = ("x", "y", "x_test", "y_test")
+
+
+def _read_cached(path: Path) -> tuple[np.ndarray, ...] | None:
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return tuple(stored[name] for name in _NAMES)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # absent or partial: generate
+        return None
+
+
+def _write_cached(path: Path, arrays: tuple[np.ndarray, ...]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, **dict(zip(_NAMES, arrays, strict=True)))
+        os.replace(tmp, path)  # whole or not at all, also with several workers writing it
+    except OSError:  # a read-only home: the data is generated in every process instead
+        pass
+
+
+def _mnist1d_version() -> str:
+    try:
+        return importlib.metadata.version("mnist1d")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
