@@ -82,7 +82,9 @@ class LRRewinding(EpochwiseSchedule):
         return self._max_lr
 
     def _original_lr(self, epoch: int) -> float:
-        start = self.original_epochs - self.epochs if self.start_epoch is None else self.start_epoch
+        start = (
+            self.original_epochs - self.epochs if self.start_epoch is None else self.start_epoch
+        )
         return step_lr(
             start + epoch, base_lr=self.base_lr, gamma=self.gamma, milestones=self.milestones
         )
