@@ -180,7 +180,9 @@ def test_scratch_b_gets_the_dense_compute(runs: dict[str, Any]) -> None:
     assert run.data.params["trial.epochs"] == str(expected)
     lrs = [
         m.value
-        for m in sorted(client.get_metric_history(run.info.run_id, "lr/epoch"), key=lambda m: m.step)
+        for m in sorted(
+            client.get_metric_history(run.info.run_id, "lr/epoch"), key=lambda m: m.step
+        )
     ]
     drops = [e for e in range(1, expected) if lrs[e] < lrs[e - 1] * 0.5]
     assert drops == [round(0.5 * expected), round(0.75 * expected)]
