@@ -276,10 +276,14 @@ def reap_workdir_processes(workdir: Path, driver_pids: list[int]) -> set[int]:
 
 # -- the stores, read back ---------------------------------------------------------------------
 
-EPOCH_KEYS = (
-    "loss/train", "acc/train", "acc/val", "acc/test", "lr", "acc/best_val",
-    "acc/test_at_best_val",
-)  # fmt: skip  # trainables.keys.EPOCH_METRICS values (checked in test_faults)
+
+def _epoch_keys() -> tuple[str, ...]:
+    from trainables.keys import EPOCH_METRICS  # plain names, no heavy imports
+
+    return tuple(str(v) for v in EPOCH_METRICS.values())
+
+
+EPOCH_KEYS = _epoch_keys()  # what a trial logs once per epoch
 
 
 def _read_only(url: str) -> str:
@@ -372,6 +376,7 @@ class StudyFacts:
     final_rows: dict[str, list[tuple[int, float, int]]]  # run → final/wall_time_s rows
     rows_lost: int
     rows_duplicated: int
+    gaps: list[str] = field(default_factory=list)  # "run key: missing [...] twice [...]"
 
     def steps(self, run_id: str, key: str = "acc/val") -> list[int]:
         return [s for s, _, _ in self.histories[run_id][key]]
@@ -401,6 +406,7 @@ def study_facts(tracking_uri: str, optuna_url: str, name: str, epochs: int) -> S
     histories: dict[str, dict[str, list[tuple[int, float, int]]]] = {}
     final_rows: dict[str, list[tuple[int, float, int]]] = {}
     lost = duplicated = 0
+    gaps: list[str] = []
     for run in trials:
         rid = run.info.run_id
         histories[rid] = {
@@ -412,10 +418,14 @@ def study_facts(tracking_uri: str, optuna_url: str, name: str, epochs: int) -> S
             for m in client.get_metric_history(rid, "final/wall_time_s")
         ]
         if run in finished:
-            for rows in histories[rid].values():
+            for key, rows in histories[rid].items():
                 steps = [s for s, _, _ in rows]
-                lost += len(set(range(epochs)) - set(steps))
+                missing = sorted(set(range(epochs)) - set(steps))
+                twice = sorted({s for s in steps if steps.count(s) > 1})
+                lost += len(missing)
                 duplicated += len(steps) - len(set(steps))
+                if missing or twice:
+                    gaps.append(f"{run.info.run_name} {key}: missing {missing} twice {twice}")
     return StudyFacts(
         optuna=states,
         parents=[p.info.status for p in parents],
@@ -427,6 +437,7 @@ def study_facts(tracking_uri: str, optuna_url: str, name: str, epochs: int) -> S
         final_rows=final_rows,
         rows_lost=lost,
         rows_duplicated=duplicated,
+        gaps=gaps,
     )
 
 
