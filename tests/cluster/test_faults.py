@@ -357,7 +357,9 @@ def _assert_resumed(run: KillRun) -> StudyFacts:
     # Ray's agents of a dead raylet exit by themselves about a minute later: only the reaper
     # that runs before the resuming driver's ray.init makes this independent of timing.
     where = f"killed driver pid {run.driver.pid}, session {run.session.name}"
-XX
+    assert not run.missed_by_reaper, (
+        f"alive when the resume's Ray started ({where}): {run.missed_by_reaper}"
+    )
     assert not run.orphans, f"outlived the resume ({where}): {run.orphans}"
     return facts
 
