@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from studies import storage
 from studies.records import StudyRecord
-from studies.results.summary import VIEW_KEY
 
 MLFLOW_UI_PORT = 5000
 DASHBOARD_PORT = 8080
+# The key of the saved runs-table view each study writes into its experiment's tags.
+VIEW_KEY = "prunetune-trials"
 
 
 def browse_lines(record: StudyRecord) -> list[str]:

@@ -51,16 +51,41 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _open_paths(pid: int) -> list[str]:
+    """The files process `pid` has open (its log files tell a renamed Ray agent's session)."""
+    folder = Path("/proc") / str(pid) / "fd"
+    paths = []
+    try:
+        for fd in folder.iterdir():
+            with contextlib.suppress(OSError):  # closed meanwhile
+                paths.append(os.readlink(fd))
+    except OSError:  # gone, or not ours to read
+        pass
+    return paths
+
+
+def _session_of(pid: int, cmdline: str, root: str) -> int | None:
+    """The pid that started the Ray session process `pid` belongs to, if it is under `root`:
+    read from its command line or, for agents that renamed themselves (ray::DashboardAgent,
+    ray::RuntimeEnvAgent) and lost their raylet parent, from the session logs they hold open."""
+    texts = [cmdline] if root in cmdline else [p for p in _open_paths(pid) if root in p]
+    for text in texts:
+        found = _SESSION.search(text[text.index(root) :])
+        if found:
+            return int(found.group(1))
+    return None
+
+
 def orphans(temp_dir: str) -> list[int]:
     """Processes of sessions under `temp_dir` whose driver is gone, with their descendants."""
     table = _processes()
     root = str(Path(temp_dir))
     dead: set[int] = set()
     for pid, (_, cmdline) in table.items():
-        if root not in cmdline:
-            continue
-        found = _SESSION.search(cmdline[cmdline.index(root) :])
-        if found and not _alive(int(found.group(1))):
+        if root not in cmdline and not cmdline.startswith("ray::"):
+            continue  # only Ray's renamed processes are worth reading open files of
+        owner = _session_of(pid, cmdline, root)
+        if owner is not None and not _alive(owner):
             dead.add(pid)
     children: dict[int, list[int]] = {}
     for pid, (ppid, _) in table.items():

@@ -66,3 +66,35 @@ def test_live_drivers_session_is_left_alone(tmp_path: Path) -> None:
     finally:
         proc.kill()
         os.kill(child, 9)
+
+
+# A stand-in for Ray's dashboard agent after its raylet died: renamed (no session path in its
+# command line), not a descendant of any session process, its session log held open.
+AGENT = """
+import os, time
+log = open(os.environ["AGENT_LOG"], "a")
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def test_renamed_agent_is_found_by_the_session_log_it_holds(tmp_path: Path) -> None:
+    """An agent that renamed itself and lost its parent is still reaped: the log file it holds
+    open lies in the dead driver's session directory."""
+    logs = tmp_path / "ray-tmp" / f"session_2026-11-30_03-00-00_123456_{_dead_pid()}" / "logs"
+    logs.mkdir(parents=True)
+    agent = subprocess.Popen(  # argv[0] as Ray's setproctitle leaves it
+        ["ray::DashboardAgent", "-c", AGENT],
+        executable=sys.executable,
+        env={**os.environ, "AGENT_LOG": str(logs / "dashboard_agent.log")},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert agent.stdout is not None and agent.stdout.readline().strip() == "ready"
+        assert str(tmp_path) not in Path(f"/proc/{agent.pid}/cmdline").read_text()
+        assert agent.pid in orphans(str(tmp_path / "ray-tmp"))
+        reap(str(tmp_path / "ray-tmp"))
+        assert agent.wait(timeout=10) == -9
+    finally:
+        agent.kill()

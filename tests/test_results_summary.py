@@ -114,11 +114,16 @@ def test_print_summary_with_a_ratio_range_does_not_list_cells(
 ) -> None:
     """A searched ratio range has no grid of cells: the summary says they are not listed."""
     ranged = {**SPEC, "pruning": {**SPEC["pruning"], "ratio": {"low": 0.3, "high": 0.9}}}
+    # The record's store must exist (a missing one is an error); outside the workdir, an empty
+    # file is not read (only a store inside it has its artifact paths relocated).
+    (tmp_path / "mlflow.db").touch()
+    workdir = tmp_path / "runs"
     StudyRecord(
-        name="r", spec=ranged, spec_hash="h", workdir=str(tmp_path), tracking_uri="sqlite:///x",
+        name="r", spec=ranged, spec_hash="h", workdir=str(workdir),
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
         experiment_id="1", parent_run_id="p", optuna_storage="", ray_storage="",
     ).save()  # fmt: skip
-    _print_summary("r", str(tmp_path), seeds_frame())
+    _print_summary("r", str(workdir), seeds_frame())
     assert "not listed (the ratio is searched over a range)" in capsys.readouterr().out
 
 

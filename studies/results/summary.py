@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+from studies.links import VIEW_KEY
 from studies.records import StudyRecord
 from studies.results.runs import schedule_summary, tidy_trials, trials_frame
 from studies.spec import StudySpec
@@ -71,7 +72,7 @@ def _plain(value: object) -> object:
 # experiment tag): checked in headless Chromium (bench/mlflow_ui_check.py), a bare runs page
 # shows no param or metric column and folds the trials under the study run. MLflow drops
 # expanded runs from shared views, so the view groups the trials by what distinguishes them.
-VIEW_TAG, VIEW_KEY = "mlflow.sharedViewState", "prunetune-trials"
+VIEW_TAG = "mlflow.sharedViewState"
 RUN_NAME_WIDTH = 300  # px: MLflow's 190 cuts names like clr-lr0.0412-l1-0.5-e8-s0-3f9a2
 
 
