@@ -16,7 +16,8 @@ import optuna
 from ray import tune
 
 from studies.plan.phase import Phase, TunerParts, build_tuner, trainable_factory
-from studies.plan.search import LinkedOptunaSearch, optuna_storage
+from studies.plan.search import optuna_storage
+from studies.plan.searcher import LinkedOptunaSearch
 from studies.records import StudyRecord
 from studies.results.runs import oracle_round_winners
 from studies.spec import StudySpec

@@ -32,6 +32,7 @@ from ray.tune.search.optuna import OptunaSearch
 from studies import storage
 from studies.errors import UsageError
 from studies.plan.phase import Phase, TunerParts, build_tuner, trainable_factory
+from studies.plan.searcher import LinkedOptunaSearch
 from studies.records import StudyRecord
 from studies.spec import OBJECTIVES, StudySpec
 from studies.spec.derived import (
@@ -182,28 +183,6 @@ def optuna_studies(spec: StudySpec) -> list[tuple[str, list[str], list[str]]]:
 
 def _as_list(value: str | list[str]) -> list[str]:
     return list(value) if isinstance(value, list) else [value]
-
-
-class LinkedOptunaSearch(OptunaSearch):
-    """OptunaSearch whose trials say where their run is: each Optuna trial gets the MLflow run
-    id, the Tune trial and the test accuracy as user attrs (optuna-dashboard shows them), so a
-    trial found in one tool is found in the other."""
-
-    def on_trial_complete(
-        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
-    ) -> None:
-        ot_trial = self._ot_trials.get(trial_id)
-        if ot_trial is not None and result and trial_id not in self._completed_trials:
-            links = {
-                "mlflow_run_id": result.get(Result.RUN_ID),
-                "tune_trial": trial_id,
-                "test_acc": result.get(Result.TEST_ACC),
-            }
-            # one storage write per trial (three set_user_attr calls cost ~60 ms in SQLite)
-            ot_trial.set_user_attr(
-                "links", {k: v for k, v in links.items() if v not in (None, "")}
-            )
-        super().on_trial_complete(trial_id, result, error)
 
 
 def make_search_alg(spec: StudySpec) -> OptunaSearch:
