@@ -125,6 +125,33 @@ def test_nested_trials_params_and_epochs(store: Store, study: Any) -> None:
     assert frame["metrics.val_acc"].tolist() == pytest.approx([0.7] * 3)
 
 
+def test_reattach_to_a_closed_out_run_keeps_its_outcome(store: Store, study: Any) -> None:
+    """A trial whose worker died after its close-out (summary + outcome tag) but before the
+    run ended: the retry reattaches with its running tags, yet the run keeps "completed" and
+    the node it finished on."""
+    from trainables.closeout import running_tags
+    from trainables.keys import Outcome, Tag
+
+    first = _open_trial(study, "closed")
+    first.set_tags({Tag.STATUS: Outcome.COMPLETED, Tag.NODE: "node-a"})  # then the node died
+    retry = _open_with_tags(study, "closed", first.run_id, {**TAGS, **running_tags()})
+    assert retry.closed_out
+    with retry:
+        pass
+    run = _client(store.uri).get_run(first.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags[Tag.STATUS] == Outcome.COMPLETED and run.data.tags[Tag.NODE] == "node-a"
+
+
+def _open_with_tags(study: Any, name: str, run_id: str, tags: dict[str, str]) -> Any:
+    from trainables.runs import TrialRun
+
+    return TrialRun.open(
+        study.tracking_uri, study.experiment_id, study.run_id, name, tags=tags,
+        params=PARAMS, run_id=run_id, trial_key=f"trainable_{name}",
+    )  # fmt: skip
+
+
 def test_reattach_after_failure_skips_logged_epochs(store: Store, study: Any) -> None:
     """A retried trial reattaches, logs only new epochs: one history entry per step."""
     first = _open_trial(study, "retried")

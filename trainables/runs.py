@@ -194,6 +194,8 @@ class TrialRun(_Run):
             self = cls(client, tracking_uri, run)
             self.previous_tags = dict(run.data.tags)
             self._load_history(run)
+            if self.closed_out:  # its outcome and node stand: the retry only ends the run
+                tags = {k: v for k, v in tags.items() if k not in (Tag.STATUS, Tag.NODE)}
             self.set_tags(tags)
         self._log_params(flatten(params or {}), run.data.params)
         return self
