@@ -8,7 +8,7 @@ export RAY_AUTH_MODE := disabled
 export MLFLOW_DISABLE_TELEMETRY := true
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: quickstart test test-fast lint install clean
+.PHONY: quickstart test test-faults test-fast lint install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -24,8 +24,12 @@ install: $(STAMP)
 quickstart: install
 	$(VENV)/bin/prunetune run quickstart
 
+# Everything but the fault-injection suite (~8 min more), which CI runs as its own step.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not faults"
+
+test-faults: install
+	$(PY) -m pytest -q -m faults
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow and not integration"

@@ -23,7 +23,7 @@ from ray import tune
 
 from studies import records, storage
 from studies.errors import UsageError
-from studies.lease import StudyLease
+from studies.lease import StudyLease, refuse_if_held
 from studies.links import browse_lines
 from studies.plan import Phase, plan
 from studies.plan.search import claim_optuna_study, optuna_storage, optuna_studies
@@ -65,6 +65,7 @@ def run_study(spec: StudySpec, *, dry_run: bool = False) -> pd.DataFrame:
 def resume_study(name: str, workdir: str) -> pd.DataFrame:
     """Continue an interrupted study: finished trials are not re-run, Optuna keeps its trials."""
     set_loopback_env()
+    refuse_if_held(workdir, name)  # a live driver that has not written the record yet
     records.load_record(workdir, name)  # an unknown name fails before any file is written
     with StudyLease(workdir, name):
         record = records.load_record(workdir, name)  # as the last driver left it

@@ -96,13 +96,36 @@ class StudyLease:
                 self._write()
 
     def _refusal(self, holder: dict[str, Any]) -> str:
-        who = f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}"
-        age = time.time() - float(holder.get("heartbeat", time.time()))
-        return (
-            f"study {self.name!r} is being run by another driver ({who}, alive {age:.0f} s "
-            f"ago); one study has one driver: wait for it, or stop it and `prunetune resume "
-            f"{self.name}`"
-        )
+        return _refusal(self.name, holder)
+
+
+def refuse_if_held(workdir: str, name: str) -> None:
+    """Raise the one-line refusal if a live driver holds the study's lease, without taking it
+    or creating anything: a driver that holds the lease but has not written the study's record
+    yet is still the study's driver, not "study not found"."""
+    path = lease_path(workdir, name)
+    try:
+        handle = open(path)  # noqa: SIM115 — closed below; a shared flock only probes
+    except FileNotFoundError:
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(_refusal(name, _read(path))) from None
+        holder = _read(path)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    if _alive_elsewhere(holder):
+        raise UsageError(_refusal(name, holder))
+
+
+def _refusal(name: str, holder: dict[str, Any]) -> str:
+    who = f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}"
+    age = time.time() - float(holder.get("heartbeat", time.time()))
+    return (
+        f"study {name!r} is being run by another driver ({who}, alive {age:.0f} s ago); one "
+        f"study has one driver: wait for it, or stop it and `prunetune resume {name}`"
+    )
 
 
 def _read(path: Path) -> dict[str, Any]:

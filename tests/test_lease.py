@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from studies.errors import UsageError
-from studies.lease import STALE_AFTER_S, StudyLease, lease_path
+from studies.lease import STALE_AFTER_S, StudyLease, lease_path, refuse_if_held
 
 HOLD = """
 import sys, time
@@ -43,6 +43,24 @@ def test_second_driver_is_refused_while_the_first_lives(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_resume_before_the_record_names_the_live_driver(tmp_path: Path) -> None:
+    """A driver holds the lease but has not written the study's record yet: `resume` says a
+    driver runs the study (not "not found"), and the probe neither takes nor creates a lease."""
+    from studies.launch import resume_study  # Ray and MLflow: only this test needs them
+
+    proc = _holder(tmp_path)
+    try:
+        with pytest.raises(UsageError, match=rf"another driver \(pid {proc.pid} on"):
+            resume_study("s", str(tmp_path))
+        assert json.loads(lease_path(str(tmp_path), "s").read_text())["pid"] == proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+    refuse_if_held(str(tmp_path), "s")  # the holder is gone: no refusal
+    refuse_if_held(str(tmp_path), "other")
+    assert not lease_path(str(tmp_path), "other").exists()
 
 
 def test_a_killed_drivers_lease_expires_at_once(tmp_path: Path) -> None:

@@ -152,6 +152,30 @@ def _open_with_tags(study: Any, name: str, run_id: str, tags: dict[str, str]) ->
     )  # fmt: skip
 
 
+def test_reattach_to_a_finished_closed_out_run_leaves_it_as_it_is(
+    store: Store, study: Any
+) -> None:
+    """A trial that finished after Tune's last snapshot is restored by `resume`: its run is not
+    reopened (status, end time and tags stay), and replayed rows are not logged again."""
+    from trainables.closeout import running_tags
+    from trainables.keys import Outcome, Tag
+
+    first = _open_trial(study, "done")
+    with first:
+        first.log_epoch(0, _epoch(0))
+        first.set_tags({Tag.STATUS: Outcome.COMPLETED})
+    client = _client(store.uri)
+    before = client.get_run(first.run_id)
+    retry = _open_with_tags(study, "done", first.run_id, {**TAGS, **running_tags()})
+    with retry:
+        retry.log_epoch(0, _epoch(0))
+    after = client.get_run(first.run_id)
+    assert retry.closed_out and after.info.status == "FINISHED"
+    assert after.info.end_time == before.info.end_time
+    assert after.data.tags[Tag.STATUS] == Outcome.COMPLETED
+    assert len(client.get_metric_history(first.run_id, "val_acc")) == 1
+
+
 def test_reattach_after_failure_skips_logged_epochs(store: Store, study: Any) -> None:
     """A retried trial reattaches, logs only new epochs: one history entry per step."""
     first = _open_trial(study, "retried")

@@ -190,10 +190,15 @@ class TrialRun(_Run):
             )
             self = cls(client, tracking_uri, run)
         else:
-            client.update_run(run.info.run_id, status=RunStatus.RUNNING)
             self = cls(client, tracking_uri, run)
             self.previous_tags = dict(run.data.tags)
-            self._load_history(run)
+            self._load_history(run)  # what is stored is not logged again
+            if self.closed_out and run.info.status == RunStatus.FINISHED:
+                # Finished after Tune's last snapshot, restored by a resume: left as it is
+                # (status, end time, tags); the block around it only replays stored rows.
+                self.ended = True
+                return self
+            client.update_run(run.info.run_id, status=RunStatus.RUNNING)
             if self.closed_out:  # its outcome and node stand: the retry only ends the run
                 tags = {k: v for k, v in tags.items() if k not in (Tag.STATUS, Tag.NODE)}
             self.set_tags(tags)

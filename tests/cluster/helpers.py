@@ -502,7 +502,9 @@ def tune_trials(experiment: Path) -> dict[str, dict[str, Any]]:
     """Tune's own record of an experiment's trials (its latest experiment-state file), by
     trial id: status, num_failures, and from the last result epoch, training_iteration and
     iterations_since_restore (fewer than training_iteration: restored from a checkpoint)."""
-    states = sorted(experiment.glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
+    # The latest by the start time in its name: Tune's final sync rewrites a resumed run's
+    # older state files too, so the oldest can have the newest mtime.
+    states = sorted(experiment.glob("experiment_state-*.json"), key=lambda p: p.name)
     if not states:
         return {}
     out: dict[str, dict[str, Any]] = {}
