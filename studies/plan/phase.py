@@ -69,7 +69,11 @@ def trainable_factory(
     checkpoint, and a whole spec per trial made that grow with the study."""
 
     def make() -> Any:
-        def trainable(config: dict[str, Any], spec: Any = None, study: Any = None) -> None:
+        def trainable(
+            config: dict[str, Any],
+            spec: dict[str, Any] | None = None,  # the record's plain spec: Tune pickles it
+            study: dict[str, str] | None = None,
+        ) -> None:
             # A grid over whole points ({"method", "ratio", "seed", ...}) arrives nested.
             point = config.get("point") or {}
             flat = {k: v for k, v in config.items() if k != "point"}
