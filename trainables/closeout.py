@@ -1,11 +1,13 @@
-"""How a trial ends, shared by prune_retrain and the Scratch-E/B baselines: the summary metrics,
-the outcome tag, and what a diverged trial reports so the searcher sees its poor score."""
+"""How a trial's run opens and ends, shared by prune_retrain and the Scratch-E/B baselines: the
+run (re)attached with its running tags, the summary metrics, the outcome tag, and what a diverged
+trial reports so the searcher sees its poor score."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from ray import tune
 
@@ -20,6 +22,30 @@ from trainables.state import TrialState
 def running_tags() -> dict[str, str]:
     """Tags of a trial that is training: given when its run is opened (one write, not two)."""
     return {Tag.STATUS: Outcome.RUNNING, Tag.NODE: node_label()}
+
+
+def open_trial_run(
+    tc: TrialConfig,
+    state: TrialState,
+    key: str,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
+) -> TrialRun:
+    """The trial's MLflow run: the one its checkpoint names (a retry), else a new one; what an
+    earlier attempt could not store is queued again."""
+    run = TrialRun.open(
+        tc.study.tracking_uri,
+        tc.study.experiment_id,
+        tc.study.parent_run_id,
+        tc.run_name(key),
+        tags={**tc.tags(), **running_tags(), **(tags or {})},
+        params=tc.params() if params is None else params,
+        run_id=state.run_id,
+        trial_key=key,
+    )
+    state.run_id = run.run_id
+    run.resend(state.pending_metrics)
+    return run
 
 
 @contextmanager

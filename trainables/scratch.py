@@ -24,7 +24,7 @@ from torch import nn
 from pruning.budget import scratch_b_epochs
 from pruning.reinit import random_init
 from trainables.artifacts import log_trial_artifacts
-from trainables.closeout import close_trial, running_tags, tracked_outcome
+from trainables.closeout import close_trial, open_trial_run, tracked_outcome
 from trainables.config import TrialConfig
 from trainables.data_cache import load_bundle
 from trainables.dense_cache import pretrain_schedule
@@ -66,18 +66,7 @@ def scratch_train(config: dict[str, Any]) -> None:
     )
     key = trial_name()
     warming.join()
-    run = TrialRun.open(
-        tc.study.tracking_uri,
-        tc.study.experiment_id,
-        tc.study.parent_run_id,
-        tc.run_name(key),
-        tags={**tc.tags(), **running_tags(), Tag.BASELINE: baseline},
-        params=params,
-        run_id=state.run_id,
-        trial_key=key,
-    )
-    state.run_id = run.run_id
-    run.resend(state.pending_metrics)
+    run = open_trial_run(tc, state, key, params, {Tag.BASELINE: baseline})
     with run:
         deferred.replay(run)
         # Network slimming's BN-γ penalty served the dense model's channel selection; the pruned

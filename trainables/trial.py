@@ -23,7 +23,12 @@ from ray import tune
 from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import DataBundle
 from trainables import artifacts
-from trainables.closeout import close_trial, final_checkpoint_key, running_tags, tracked_outcome
+from trainables.closeout import (
+    close_trial,
+    final_checkpoint_key,
+    open_trial_run,
+    tracked_outcome,
+)
 from trainables.config import TrialConfig
 from trainables.data_cache import load_bundle
 from trainables.dense_cache import get_dense
@@ -46,18 +51,7 @@ def prune_retrain(config: dict[str, Any]) -> None:
     model, masks, opt_state, state = start_or_resume(tc, bundle, device)
     key = trial_name()
     warming.join()
-    run = TrialRun.open(
-        tc.study.tracking_uri,
-        tc.study.experiment_id,
-        tc.study.parent_run_id,
-        tc.run_name(key),
-        tags={**tc.tags(), **running_tags()},
-        params=tc.params(),
-        run_id=state.run_id,
-        trial_key=key,
-    )
-    state.run_id = run.run_id
-    run.resend(state.pending_metrics)
+    run = open_trial_run(tc, state, key)
     rr = RoundRun(tc, bundle, device, run, state)
     with run:
         with tracked_outcome(run, state):
