@@ -189,10 +189,11 @@ class Postgres:
         if self.running():
             self._as_postgres("pg_ctl", "-D", str(self.data_dir), "-w", "-m", mode, "stop")
 
-    def restart(self, mode: str = "fast") -> float:
-        """Stop and start again on the same port; seconds it was down."""
+    def restart(self, mode: str = "fast", down_s: float = 0.0) -> float:
+        """Stop, stay down `down_s` seconds, start again on the same port; seconds it was down."""
         began = time.monotonic()
         self.stop(mode)
+        time.sleep(down_s)
         self._pg_ctl_start()
         return time.monotonic() - began
 

@@ -66,6 +66,7 @@ pytestmark = [
 
 DRIVER_TIMEOUT_S = 600  # a whole study on a loaded 2-core machine, with a fault inside
 POINT_TIMEOUT_S = 300  # until the stores show the point where the fault is injected
+PG_DOWN_S = 8.0  # PostgreSQL's outage: several epochs' worth of Optuna reports
 
 
 def _env() -> dict[str, str]:
@@ -609,7 +610,8 @@ def test_postgres_restart_mid_study(
             _training(poller, driver, trials, epochs), POINT_TIMEOUT_S,
             "trials training with epochs in MLflow",
         )  # fmt: skip
-        down_s = postgres.restart()
+        # Down long enough that the driver's Optuna calls (a report per epoch) meet the outage.
+        down_s = postgres.restart(down_s=PG_DOWN_S)
         assert driver.wait(DRIVER_TIMEOUT_S) == 0, driver.output()[-6000:]
     finally:
         poller.dispose()
@@ -617,12 +619,15 @@ def test_postgres_restart_mid_study(
             driver.sigkill()
     facts = study_facts(mlflow_pg.uri, postgres.optuna_url, name, epochs)
     _assert_finished(facts, trials, driver.output(), workdir / "ray" / name)
+    retries = driver.output().count("Optuna storage unreachable")
+    assert retries >= 1, "the driver never met the outage: nothing was tested"
     report_figures(
         FaultFigures(
             "postgres_restart", "PostgreSQL restarted mid-study (cluster)",
             nodes=len(ray_cluster.workers), trials=trials, rows_lost=facts.rows_lost,
             rows_duplicated=facts.rows_duplicated, optuna=facts.optuna,
-            seconds=time.monotonic() - began, note=f"down {down_s:.1f} s (fast shutdown)",
+            seconds=time.monotonic() - began,
+            note=f"down {down_s:.1f} s (fast shutdown); {retries} Optuna calls retried",
         )
     )  # fmt: skip
 
