@@ -43,6 +43,9 @@ from trainables.study_run import (
 )
 
 log = logging.getLogger("prunetune")
+# Tune's own result files are off (the trials' metrics live in MLflow; studies.ray_session), so
+# the ResultGrid it builds at the end of a run warns once per trial that it found none: noise.
+logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
 
 
 def run_study(spec: StudySpec, *, dry_run: bool = False) -> pd.DataFrame:
