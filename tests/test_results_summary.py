@@ -132,3 +132,21 @@ def test_no_finished_trial_says_so() -> None:
     frame = pd.DataFrame([run("x", status="FAILED", test=None)])
     summary = schedule_summary(tidy_trials(frame))
     assert summary.empty and summary_text(summary) == "no finished trials yet\n"
+
+
+def test_oracle_study_summary_is_its_last_rounds_winners() -> None:
+    """An oracle study has no search trials: its summary is, per seed, the winner of the last
+    round (tagged winners first), as schedule "oracle" — not "no finished trials yet"."""
+    rows = []
+    for seed in range(2):
+        for k in (1, 2):
+            rows.append(run(f"w{seed}{k}", role="oracle", round_=str(k), seed=seed, winner=True,
+                            val=0.8 + k / 100, test=0.7 + k / 10 + seed / 100, max_lr=0.05 * k))  # fmt: skip
+            rows.append(run(f"l{seed}{k}", role="oracle", round_=str(k), seed=seed,
+                            val=0.99, test=0.99, max_lr=0.5))  # fmt: skip
+    summary = schedule_summary(tidy_trials(pd.DataFrame(rows)))
+    row = summary_row(summary, "oracle")
+    assert row["n"] == 2 and row["seeds"] == (0, 1)
+    assert row["test_acc_mean"] == pytest.approx(90.5) and row["max_lr"] == pytest.approx(0.1)
+    text = summary_text(summary, None, "an oracle study")
+    assert "oracle" in text and "not listed (an oracle study)" in text

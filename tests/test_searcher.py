@@ -83,3 +83,21 @@ def test_errored_trial_without_result_fails(tmp_path: Path) -> None:
     searcher.suggest("t1")
     searcher.on_trial_complete("t1", None, error=True)
     assert study.trials[0].state == TrialState.FAIL
+
+
+def test_last_grid_point_is_told_without_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GridSampler calls Study.stop() after the last point, which Optuna refuses outside
+    optimize(): the trial is stored anyway, and that refusal is not a warning to the user."""
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    searcher = LinkedOptunaSearch(
+        space={"max_lr": optuna.distributions.CategoricalDistribution([0.1])},
+        metric=Result.VAL_ACC, mode="max", study_name="g", storage=optuna.storages.RDBStorage(url),
+        sampler=optuna.samplers.GridSampler({"max_lr": [0.1]}),
+    )  # fmt: skip
+    searcher.suggest("t1")
+    with caplog.at_level("WARNING", logger="prunetune"):
+        searcher.on_trial_complete("t1", {Result.VAL_ACC: 0.8})
+    assert optuna.load_study(study_name="g", storage=url).trials[0].state == TrialState.COMPLETE
+    assert not [r for r in caplog.records if "Study.stop" in r.getMessage()]

@@ -190,8 +190,15 @@ def _print_summary(name: str, workdir: str, frame: pd.DataFrame, status: str = "
     record = load_record(workdir, name)
     print(f"\nstudy {name!r}: {len(frame)} trial runs{f' ({status})' if status else ''}")
     tidy = tidy_trials(frame)
-    # A ratio range samples a new target per trial: there is no grid of cells to miss.
-    ranged = isinstance(record.spec.get("pruning", {}).get("ratio"), dict)
-    print(summary_text(schedule_summary(tidy), None if ranged else missing_cells(tidy)), end="")
+    # A ratio range samples a new target per trial: there is no grid of cells to miss; an
+    # oracle study's cells are its rounds' grids, reported by `compare --oracle`.
+    summary = schedule_summary(tidy)
+    if record.spec.get("kind") == "oracle":
+        why = "an oracle study: `compare STUDY --oracle NAME` shows its rounds"
+        print(summary_text(summary, None, why), end="")
+    elif isinstance(record.spec.get("pruning", {}).get("ratio"), dict):
+        print(summary_text(summary, None), end="")
+    else:
+        print(summary_text(summary, missing_cells(tidy)), end="")
     print()
     print("\n".join(browse_lines(record)))

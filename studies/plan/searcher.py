@@ -90,6 +90,11 @@ class LinkedOptunaSearch(OptunaSearch):
                 self._ot_study.tell(ot_trial, values, state=state)
             except OUTAGE_ERRORS:
                 raise
+            except RuntimeError as exc:
+                # GridSampler calls Study.stop() after the last grid point, which Optuna
+                # refuses outside optimize(); the trial is stored by then (tell's `finally`).
+                if "Study.stop" not in str(exc):
+                    log.warning("Optuna tell of trial %s: %s", trial_id, exc)
             except Exception as exc:  # as Ray does: e.g. a NaN objective
                 log.warning("Optuna tell of trial %s: %s", trial_id, exc)
 

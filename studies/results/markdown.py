@@ -201,9 +201,14 @@ SUMMARY_DISPLAY = {
 MISSING_SHOWN = 12
 
 
-def summary_text(summary: pd.DataFrame, missing: pd.DataFrame | None = None) -> str:
+RANGED = "the ratio is searched over a range"
+
+
+def summary_text(
+    summary: pd.DataFrame, missing: pd.DataFrame | None = None, unlisted_because: str = RANGED
+) -> str:
     """`runs.schedule_summary` (and the `runs.missing_cells` if given) as lines of ≤ 99
-    columns; `missing=None` means the cells were not derivable (a ratio range)."""
+    columns; `missing=None` means the cells were not derivable (`unlisted_because`)."""
     if summary.empty:
         return "no finished trials yet\n"
     shown = summary.assign(
@@ -222,13 +227,13 @@ def summary_text(summary: pd.DataFrame, missing: pd.DataFrame | None = None) -> 
         + shown[list(SUMMARY_DISPLAY)].rename(columns=SUMMARY_DISPLAY).to_string(index=False)
         + "\n"
     )
-    return text + _missing_text(missing)
+    return text + _missing_text(missing, unlisted_because)
 
 
-def _missing_text(missing: pd.DataFrame | None) -> str:
+def _missing_text(missing: pd.DataFrame | None, unlisted_because: str = RANGED) -> str:
     """Missing cells grouped per (method, target, epochs, schedule), listing their seeds."""
     if missing is None:
-        return "cells without a finished trial: not listed (the ratio is searched over a range)\n"
+        return f"cells without a finished trial: not listed ({unlisted_because})\n"
     if missing.empty:
         return "every method × target × budget × schedule × seed cell has a finished trial\n"
     key = ["method", "target", "epochs", "schedule"]

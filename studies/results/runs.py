@@ -141,14 +141,26 @@ def oracle_round_winners(record: StudyRecord, k: int) -> pd.DataFrame:
     return select_oracle_winners(frame[frame[tag(Tag.ROUND)] == str(k)])
 
 
+def _oracle_winner_rows(tidy: pd.DataFrame) -> pd.DataFrame:
+    """One usable oracle run per (method, target, epochs, seed, round), all columns: the tagged
+    winner, else the best on validation."""
+    pool = tidy[(tidy["role"] == Role.ORACLE) & tidy["usable"]]
+    pool = pool.sort_values(["winner", "val_acc", "run_id"], ascending=[False, False, True])
+    return pool.drop_duplicates(["method", "target", "epochs", "seed", "round"], keep="first")
+
+
 def oracle_winners(tidy: pd.DataFrame) -> pd.DataFrame:
     """One oracle run per (method, target, epochs, seed, round): the tagged winner, else the
     best on validation."""
-    pool = tidy[(tidy["role"] == Role.ORACLE) & tidy["usable"]]
-    pool = pool.sort_values(["winner", "val_acc", "run_id"], ascending=[False, False, True])
     keep = ["method", "target", "epochs", "seed", "round", "val_acc", "test_acc", "max_lr"]
-    key = ["method", "target", "epochs", "seed", "round"]
-    return pool.drop_duplicates(key, keep="first")[keep].reset_index(drop=True)
+    return _oracle_winner_rows(tidy)[keep].reset_index(drop=True)
+
+
+def final_oracle_winners(tidy: pd.DataFrame) -> pd.DataFrame:
+    """An oracle study's result: per (method, target, budget, seed) the winner of its last
+    round, as schedule "oracle"."""
+    rows = _oracle_winner_rows(tidy)
+    return rows[rows["round"] == rows["round"].max()].assign(schedule="oracle")
 
 
 SUMMARY_KEY = ["method", "target", "epochs", "schedule"]
@@ -174,6 +186,8 @@ def schedule_summary(tidy: pd.DataFrame) -> pd.DataFrame:
     named after themselves and sit at their own epochs (they train with the recipe's schedule).
     """
     sel = select_trials(tidy)
+    if sel.empty:
+        sel = final_oracle_winners(tidy)  # an oracle study has no search trials of its own
     if sel.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     summary = (
