@@ -158,7 +158,9 @@ def claim_optuna_study(
     owner = study.user_attrs.get(SPEC_HASH_ATTR)
     if owner is None and not study.trials:
         study.set_user_attr(SPEC_HASH_ATTR, spec_hash)
-        study.set_metric_names(metric_names)  # optuna-dashboard's axes say what was optimised
+        with warnings.catch_warnings():  # "experimental since 3.2": noise on every run
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(metric_names)  # optuna-dashboard's axes say what was optimised
         return
     if owner != spec_hash:
         whose = f"spec {owner}" if owner else "no prunetune spec"
