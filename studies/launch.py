@@ -46,6 +46,9 @@ log = logging.getLogger("prunetune")
 # Tune's own result files are off (the trials' metrics live in MLflow; studies.ray_session), so
 # the ResultGrid it builds at the end of a run warns once per trial that it found none: noise.
 logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+# Optuna's INFO lines ("A new study created", then "Using an existing study" when the searcher
+# opens the study prunetune just claimed) read like a problem on every fresh run.
+optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def run_study(spec: StudySpec, *, dry_run: bool = False) -> pd.DataFrame:
