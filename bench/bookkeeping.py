@@ -23,6 +23,7 @@ the no-op's own reported times for the baseline), and the size of Tune's experim
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import shutil
 import subprocess
@@ -111,6 +112,8 @@ def run_noop(label: str, spec: Any, workdir: Path, trials: int) -> RunStats:
 
     from studies.plan.search import define_space, make_sampler
 
+    # no result files to read back (see Spans): Tune's per-trial warning about it is noise
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     storage = optuna.storages.RDBStorage(f"sqlite:///{workdir / f'{label}.optuna.db'}")
     search = OptunaSearch(
         space=define_space(spec),
@@ -120,6 +123,20 @@ def run_noop(label: str, spec: Any, workdir: Path, trials: int) -> RunStats:
         study_name=label,
         storage=storage,
     )
+
+    class Spans(tune.Callback):
+        """The no-op trials' (start, end), kept in memory: Tune's result files are off in
+        this process (studies.ray_session), as in a study."""
+
+        def __init__(self) -> None:
+            self.spans: list[tuple[float, float]] = []
+
+        def on_trial_result(
+            self, iteration: int, trials: Any, trial: Any, result: dict, **info: Any
+        ) -> None:
+            self.spans.append((result["start"], result["end"]))
+
+    collected = Spans()
     tuner = tune.Tuner(
         tune.with_resources(noop_trainable, {"cpu": 1}),
         tune_config=tune.TuneConfig(
@@ -128,13 +145,14 @@ def run_noop(label: str, spec: Any, workdir: Path, trials: int) -> RunStats:
             max_concurrent_trials=spec.search.concurrency,
             reuse_actors=True,
         ),
-        run_config=tune.RunConfig(name=label, storage_path=str(workdir / "ray-noop"), verbose=0),
+        run_config=tune.RunConfig(
+            name=label, storage_path=str(workdir / "ray-noop"), verbose=0, callbacks=[collected]
+        ),
     )
     started = time.perf_counter()
-    results = tuner.fit()
+    tuner.fit()
     fit_s = time.perf_counter() - started
-    frame = results.get_dataframe()
-    spans = list(zip(frame["start"].tolist(), frame["end"].tolist(), strict=True))
+    spans = collected.spans
     sizes = state_sizes(workdir / "ray-noop" / label)
     sizes["optuna.db"] = (workdir / f"{label}.optuna.db").stat().st_size
     return RunStats(label, trials, fit_s, fit_s, spans, sizes)

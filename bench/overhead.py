@@ -56,7 +56,6 @@ class StudyTiming:
     after_trial_s: float  # trial run end → parent run end (Tune teardown, sweeps)
     exit_s: float  # parent run end → process exit (results read back, summary, Ray down)
     wall_time_s: float  # the trial's own metric
-    tune_time_total_s: float  # Tune's time_total_s of the trial's last report
     final_val_acc: float
     final_test_acc: float
 
@@ -172,8 +171,6 @@ def read_study(name: str, workdir: Path, started: float, ended: float) -> StudyT
         )
     finally:
         con.close()
-    results = list((workdir / "ray" / name).glob("*/result.json"))
-    last = json.loads(results[0].read_text().strip().splitlines()[-1]) if results else {}
     return StudyTiming(
         name=name,
         process_s=ended - started,
@@ -183,7 +180,6 @@ def read_study(name: str, workdir: Path, started: float, ended: float) -> StudyT
         after_trial_s=(p_end - t_end) / 1000,
         exit_s=ended - p_end / 1000,
         wall_time_s=float(metrics[Metric.WALL_TIME]),
-        tune_time_total_s=float(last.get("time_total_s", float("nan"))),
         final_val_acc=float(metrics[Metric.FINAL_VAL_ACC]),
         final_test_acc=float(metrics[Metric.FINAL_TEST_ACC]),
     )
@@ -377,10 +373,6 @@ def report(bare: list[BareTiming], studies: list[StudyTiming]) -> None:
     med = benchlib.median
     ratios = [s.wall_time_s / b.work_s for b, s in zip(bare, studies, strict=True)]
     span_ratios = [s.trial_run_s / b.work_s for b, s in zip(bare, studies, strict=True)]
-    tune_ratios = [
-        s.tune_time_total_s / (b.data_s + b.dense_s + b.work_s)
-        for b, s in zip(bare, studies, strict=True)
-    ]
     fixed = [s.fixed_s for s in studies]
     share = [s.fixed_s / s.process_s for s in studies]
     same = all(
@@ -403,9 +395,6 @@ def report(bare: list[BareTiming], studies: list[StudyTiming]) -> None:
     print(f"  trial run end → study end   : {med([s.after_trial_s for s in studies]):6.1f}")
     print(f"  study run end → exit        : {med([s.exit_s for s in studies]):6.1f}")
     print(f"per-trial ratio, MLflow run span / bare prune+train : {benchlib.spread(span_ratios)}")
-    print(
-        f"per-trial ratio, Tune time_total_s / bare data+dense+work: {benchlib.spread(tune_ratios)}"
-    )
     print(f"per-trial ratio, wall_time_s / bare prune+train     : {benchlib.spread(ratios)}")
     print(
         f"fixed study start cost: {med(fixed):.1f} s ({100 * med(share):.0f} % of a one-trial study)"
