@@ -1,7 +1,7 @@
 """Choose the embedded benchmark of the CPU mini presets: MNIST-1D difficulty × ResNet-20 width.
 
 mnist1d's default generation leaves a 1-D ResNet-20 at ~98.5 % dense test accuracy, where the
-few-point effects of high-sparsity retraining (SCIENCE.md §5) cannot show. Each candidate
+few-point effects of high-sparsity retraining (docs/science.md §5) cannot show. Each candidate
 (generation options × stage widths) is measured with `pruning/` only (no Ray, MLflow, Optuna),
 one torch thread:
 
@@ -50,7 +50,7 @@ BATCH_SIZE = 64
 WEIGHT_DECAY = 1e-4
 DENSE_LR = 0.1
 FT_LR = 0.001  # the step schedule's last LR (0.1 × 0.1 × 0.1)
-CLR_MAX_LR = 0.1  # SCIENCE.md §2 default
+CLR_MAX_LR = 0.1  # docs/science.md §2 default
 HALF = (8, 16, 32)  # 0.5× ResNet-20: a quarter of the parameters
 FULL = (16, 32, 64)
 

@@ -2,7 +2,7 @@
 
 Uses only `pruning/` (no Ray, MLflow or Optuna), one thread, one process:
 
-1. Dense training with the step schedule of SCIENCE.md §1 scaled to the run (LR 0.1, ×0.1 at
+1. Dense training with the step schedule of docs/science.md §1 scaled to the run (LR 0.1, ×0.1 at
    50 % and 75 % of the epochs; SGD momentum 0.9, weight decay 1e-4 — the papers' value — batch
    64): `smallcnn` on `digits` (2-D, 30 epochs) and `smallcnn` / `resnet20` on `mnist1d` (1-D,
    40 epochs). Digits saturates within ~30 epochs; MNIST-1D keeps improving a little longer.

@@ -1,6 +1,6 @@
 """Data sets that need no download: scikit-learn's digits and generated MNIST-1D.
 
-Both are small real(istic) benchmarks for CPU studies (STACK.md): digits saturates near 99 % and
+Both are small real(istic) benchmarks for CPU studies: digits saturates near 99 % and
 suits smoke tests; MNIST-1D does not saturate and responds to LR schedules. Neither is augmented
 by default (`augment=True` opts in: random shift + flip for digits, random shift for MNIST-1D);
 both are standardised with statistics of the training split after the validation carve.

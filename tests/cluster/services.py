@@ -104,7 +104,7 @@ class Postgres:
     """A throw-away PostgreSQL 15 cluster on 127.0.0.1 (trust auth, user postgres).
 
     ``initdb`` refuses root: every server command runs as the ``postgres`` system user on a
-    data directory it owns (STACK.md)."""
+    data directory it owns."""
 
     root: Path
     port: int = field(default_factory=free_port)
