@@ -18,6 +18,7 @@ from ray.tune.experiment import Trial
 
 TTY_INTERVAL_S = 1.0
 LOG_INTERVAL_S = 30.0
+SETTLE_S = 2.0
 
 
 class Progress(Callback):
@@ -38,6 +39,7 @@ class Progress(Callback):
         self.started = time.monotonic()
         self._last = -math.inf
         self._ended = 0
+        self._ended_at: float | None = None  # when a trial ended that the line has not shown
 
     @property
     def stream(self) -> IO[str]:
@@ -62,9 +64,15 @@ class Progress(Callback):
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         ended = sum(t.status in (Trial.TERMINATED, Trial.ERROR) for t in trials)
         now = time.monotonic()
-        if now - self._last >= self.interval_s or ended != self._ended:
-            self._ended = ended
-            self._last = now
+        if ended != self._ended and self._ended_at is None:
+            self._ended_at = now
+        # A trial that ended frees a slot that Tune fills a step or two later: wait for that
+        # (up to SETTLE_S) so the line does not show one trial fewer running than there are.
+        settled = self._ended_at is not None and (
+            not any(t.status == Trial.PENDING for t in trials) or now - self._ended_at >= SETTLE_S
+        )
+        if now - self._last >= self.interval_s or settled:
+            self._ended, self._ended_at, self._last = ended, None, now
             self._emit(self.line(trials))
 
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:

@@ -74,3 +74,38 @@ def test_picklable_and_durations() -> None:
     progress = pickle.loads(pickle.dumps(Progress("search", 4, "val_acc", "max", io.StringIO())))
     assert progress.line(TRIALS).startswith("[search] 2/4 done")
     assert [_duration(s) for s in (42, 187, 7500)] == ["42s", "3m07s", "2h05m"]
+
+
+def test_an_ended_trial_is_shown_once_its_successor_runs() -> None:
+    """A trial ends while another waits for its slot: the line waits (a step or two, at most
+    SETTLE_S) until the successor runs, so it does not show one trial fewer running."""
+    out = io.StringIO()
+    progress = Progress("search", 3, "val_acc", "max", stream=out, interval_s=3600)
+    first = [_trial(Trial.RUNNING), _trial(Trial.RUNNING), _trial(Trial.PENDING)]
+    progress.on_step_end(1, first)
+    ended = [_trial(Trial.TERMINATED, 0.9), _trial(Trial.RUNNING), _trial(Trial.PENDING)]
+    progress.on_step_end(2, ended)
+    assert out.getvalue().count("\n") == 1  # the successor has not started yet
+    started = [_trial(Trial.TERMINATED, 0.9), _trial(Trial.RUNNING), _trial(Trial.RUNNING)]
+    progress.on_step_end(3, started)
+    assert out.getvalue().splitlines()[-1].startswith("[search] 1/3 done, 2 running, 0 pending")
+
+
+def test_an_ended_trial_is_shown_after_the_settle_time(monkeypatch) -> None:
+    """If no successor starts (no free resources), the line comes after SETTLE_S anyway."""
+    import studies.progress as progress_module
+
+    now = [0.0]
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: now[0])
+    out = io.StringIO()
+    progress = Progress("search", 3, "val_acc", "max", stream=out, interval_s=3600)
+    progress.on_step_end(1, [_trial(Trial.RUNNING), _trial(Trial.PENDING), _trial(Trial.PENDING)])
+    assert out.getvalue().count("\n") == 1  # the first step always prints
+    waiting = [_trial(Trial.TERMINATED, 0.9), _trial(Trial.PENDING), _trial(Trial.PENDING)]
+    for t in (100.0, 101.0):  # ended at 100, successors still pending
+        now[0] = t
+        progress.on_step_end(2, waiting)
+    assert out.getvalue().count("\n") == 1
+    now[0] = 100.0 + progress_module.SETTLE_S
+    progress.on_step_end(3, waiting)
+    assert out.getvalue().count("\n") == 2
