@@ -101,3 +101,15 @@ def test_last_grid_point_is_told_without_a_warning(
         searcher.on_trial_complete("t1", {Result.VAL_ACC: 0.8})
     assert optuna.load_study(study_name="g", storage=url).trials[0].state == TrialState.COMPLETE
     assert not [r for r in caplog.records if "Study.stop" in r.getMessage()]
+
+
+def test_report_to_a_trial_told_by_a_dead_driver_is_ignored(tmp_path: Path) -> None:
+    """A driver told Optuna a trial's outcome and died before Tune's next snapshot; the resume
+    restores the trial and its result reaches the searcher again: no crash, the outcome stands."""
+    searcher, study = _searcher(tmp_path)
+    searcher.suggest("t1")
+    study.tell(study.trials[0].number, 0.9)  # the dead driver's tell
+    searcher.on_trial_result("t1", {Result.VAL_ACC: 0.5, "training_iteration": 20})
+    searcher.on_trial_complete("t1", {Result.VAL_ACC: 0.5})
+    (trial,) = study.trials
+    assert trial.state == TrialState.COMPLETE and trial.value == 0.9

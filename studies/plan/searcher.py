@@ -57,17 +57,30 @@ def outlast_outage(call: Callable[[], T], what: str, patience_s: float = OUTAGE_
 class LinkedOptunaSearch(OptunaSearch):
     """OptunaSearch with links written into each Optuna trial and patience with its storage."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._told_before: set[str] = set()  # Tune trials whose Optuna trial a dead driver told
+
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         return outlast_outage(lambda: super(LinkedOptunaSearch, self).suggest(trial_id), "ask")
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        outlast_outage(
-            lambda: super(LinkedOptunaSearch, self).on_trial_result(trial_id, result), "report"
-        )
+        try:
+            outlast_outage(
+                lambda: super(LinkedOptunaSearch, self).on_trial_result(trial_id, result),
+                "report",
+            )
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # Told by a driver that died before Tune's next snapshot: a resume restores the
+            # trial from that snapshot, but Optuna already holds its outcome, which stands.
+            self._completed_trials.add(trial_id)
+            self._told_before.add(trial_id)
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
+        if trial_id in self._told_before:
+            return  # its outcome was told by the driver that died (see on_trial_result)
         ot_trial = self._ot_trials.get(trial_id)
         if ot_trial is None or trial_id in self._completed_trials:
             super().on_trial_complete(trial_id, result, error)  # Ray's warning, or KeyError

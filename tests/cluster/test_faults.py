@@ -116,13 +116,23 @@ def _assert_finished(facts: StudyFacts, trials: int, output: str, experiment: Pa
     assert facts.optuna["COMPLETE"] == trials, where
     assert facts.running == [], where
     assert facts.parents == ["FINISHED"], where
-    assert len(facts.trials) == trials, f"a trial has more than one MLflow run{where}"
+    tune_state = tune_trials(experiment)
+    # A trial the driver started after Tune's last state snapshot is unknown to the resumed
+    # Tune: its run must end KILLED and its Optuna trial FAIL (never RUNNING), and a new trial
+    # takes its place. Every trial Tune knows has exactly one run.
+    unknown = [
+        r for r in facts.trials
+        if not any(tid in r.data.tags.get("tune_trial", "") for tid in tune_state)
+    ]  # fmt: skip
+    assert all(r.info.status == "KILLED" for r in unknown), f"an unknown trial's run{where}"
+    assert facts.optuna["FAIL"] >= len(unknown), where
+    assert len(facts.trials) - len(unknown) == trials, f"a trial has more than one run{where}"
     assert len(facts.finished_trials) == trials, f"a trial run is not FINISHED+completed{where}"
     assert facts.rows_lost == 0 and facts.rows_duplicated == 0, f"{facts.gaps}{where}"
     for run in facts.finished_trials:
         rows = facts.final_rows[run.info.run_id]
         assert len(rows) == 1, f"{run.info.run_name} closed out {len(rows)} times{where}"
-    tune = {tid: (t["status"], t["num_failures"]) for tid, t in tune_trials(experiment).items()}
+    tune = {tid: (t["status"], t["num_failures"]) for tid, t in tune_state.items()}
     assert len(tune) == trials, f"Tune trials {tune}{where}"
     assert {status for status, _ in tune.values()} == {"TERMINATED"}, f"Tune trials {tune}{where}"
 
