@@ -137,6 +137,25 @@ def _assert_finished(facts: StudyFacts, trials: int, output: str, experiment: Pa
     assert {status for status, _ in tune.values()} == {"TERMINATED"}, f"Tune trials {tune}{where}"
 
 
+def _report_cluster(
+    key: str,
+    fault: str,
+    cluster: RayCluster,
+    trials: int,
+    facts: StudyFacts,
+    began: float,
+    note: str,
+) -> None:
+    """The figures of a fault injected on the multi-node cluster, counted from the stores."""
+    report_figures(
+        FaultFigures(
+            key, fault, nodes=len(cluster.workers), trials=trials, rows_lost=facts.rows_lost,
+            rows_duplicated=facts.rows_duplicated, optuna=facts.optuna,
+            seconds=time.monotonic() - began, note=note,
+        )
+    )  # fmt: skip
+
+
 def _same_metrics(facts: StudyFacts, run_a: str, run_b: str) -> None:
     """Two trial runs of the same config hold the same per-epoch and final values."""
     for key in EPOCH_KEYS:
@@ -218,16 +237,16 @@ def test_worker_node_killed_mid_trial(
     assert tune_trial["epoch"] == tune_trial["training_iteration"] == epochs, tune_trial
     restored_at = epochs - tune_trial["iterations_since_restore"]
     assert 1 <= restored_at <= before, f"not resumed from an epoch checkpoint: {tune_trial}"
-    report_figures(
-        FaultFigures(
-            "worker_node_killed", "worker node SIGKILLed mid-trial (cluster)",
-            nodes=len(ray_cluster.workers), trials=trials, rows_lost=facts.rows_lost,
-            rows_duplicated=facts.rows_duplicated, optuna=facts.optuna,
-            seconds=time.monotonic() - began,
-            note=f"killed after epoch {before}/{epochs}, resumed from epoch {restored_at} on "
-            "another node; metrics = twin's",
-        )
-    )  # fmt: skip
+    _report_cluster(
+        "worker_node_killed",
+        "worker node SIGKILLed mid-trial (cluster)",
+        ray_cluster,
+        trials,
+        facts,
+        began,
+        f"killed after epoch {before}/{epochs}, resumed from epoch {restored_at} on "
+        "another node; metrics = twin's",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -585,16 +604,16 @@ def test_mlflow_outage_mid_study(
     assert trained_down >= 1, "no epoch in MLflow was trained while the server was down"
     a, b = (r.info.run_id for r in facts.finished_trials)
     _same_metrics(facts, a, b)
-    report_figures(
-        FaultFigures(
-            "mlflow_outage", f"MLflow server down {outage_s:.0f} s mid-study (cluster)",
-            nodes=len(ray_cluster.workers), trials=trials, rows_lost=facts.rows_lost,
-            rows_duplicated=facts.rows_duplicated, optuna=facts.optuna,
-            seconds=time.monotonic() - began,
-            note=f"{reported_during} epoch checkpoints reported to Tune during the outage, "
-            f"{trained_down} MLflow rows stamped in it",
-        )
-    )  # fmt: skip
+    _report_cluster(
+        "mlflow_outage",
+        f"MLflow server down {outage_s:.0f} s mid-study (cluster)",
+        ray_cluster,
+        trials,
+        facts,
+        began,
+        f"{reported_during} epoch checkpoints reported to Tune during the outage, "
+        f"{trained_down} MLflow rows stamped in it",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -631,15 +650,15 @@ def test_postgres_restart_mid_study(
     _assert_finished(facts, trials, driver.output(), workdir / "ray" / name)
     retries = driver.output().count("Optuna storage unreachable")
     assert retries >= 1, "the driver never met the outage: nothing was tested"
-    report_figures(
-        FaultFigures(
-            "postgres_restart", "PostgreSQL restarted mid-study (cluster)",
-            nodes=len(ray_cluster.workers), trials=trials, rows_lost=facts.rows_lost,
-            rows_duplicated=facts.rows_duplicated, optuna=facts.optuna,
-            seconds=time.monotonic() - began,
-            note=f"down {down_s:.1f} s (fast shutdown); {retries} Optuna calls retried",
-        )
-    )  # fmt: skip
+    _report_cluster(
+        "postgres_restart",
+        "PostgreSQL restarted mid-study (cluster)",
+        ray_cluster,
+        trials,
+        facts,
+        began,
+        f"down {down_s:.1f} s (fast shutdown); {retries} Optuna calls retried",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -686,13 +705,13 @@ def test_dense_model_trained_once_for_concurrent_trials(
     starts = sorted(r.info.start_time for r in facts.trials)
     ends = sorted(r.info.end_time for r in facts.trials)
     overlapping = sum(s < ends[0] for s in starts)
-    report_figures(
-        FaultFigures(
-            "dense_once", "4 concurrent trials need the same dense model",
-            nodes=len(ray_cluster.workers), trials=trials, rows_lost=facts.rows_lost,
-            rows_duplicated=facts.rows_duplicated, optuna=facts.optuna,
-            seconds=time.monotonic() - began,
-            note=f"trials on {len(nodes)} nodes, {overlapping} overlapping; 1 pretrain run, "
-            "1 dense file written once",
-        )
-    )  # fmt: skip
+    _report_cluster(
+        "dense_once",
+        "4 concurrent trials need the same dense model",
+        ray_cluster,
+        trials,
+        facts,
+        began,
+        f"trials on {len(nodes)} nodes, {overlapping} overlapping; 1 pretrain run, "
+        "1 dense file written once",
+    )
