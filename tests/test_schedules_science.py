@@ -140,8 +140,17 @@ CLR_TORCH = dict(
 )
 
 
+@pytest.mark.parametrize(("epochs", "steps"), [(1, 1), (1, 2), (1, 7)])
+def test_clr_runs_too_short_for_a_warmup_step_are_refused(epochs: int, steps: int) -> None:
+    """Under 10 steps pct_start=0.1 gives OneCycleLR no warm-up step: it would start mid-anneal
+    and never rise, so clr refuses the run in one line instead of running another shape."""
+    with pytest.raises(ValueError, match=r"^clr: its warm-up .* is empty") as info:
+        build_schedule("clr", epochs=epochs, steps_per_epoch=steps)
+    assert "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize(
-    ("epochs", "steps"), [(1, 1), (1, 2), (1, 7), (3, 7), (2, 13), (5, 3), (40, 11), (160, 3)]
+    ("epochs", "steps"), [(1, 11), (3, 7), (2, 13), (5, 3), (40, 11), (160, 3)]
 )
 def test_clr_equals_torch_one_cycle_at_every_step(epochs: int, steps: int) -> None:
     """clr's LR and momentum equal OneCycleLR's (docs/science.md's arguments) bit for bit."""
@@ -226,10 +235,21 @@ def test_cosine_anneals_from_max_to_min_after_linear_warmup() -> None:
 
 def test_lrw_start_epoch_rewinds_the_lr_with_the_weights() -> None:
     """start_epoch = k replays the original run from epoch k (weight rewinding's LR); None is
-    LRW's own start, original_epochs − E; k = 0 replays from the first epoch (init)."""
+    LRW's own start, original_epochs − E; with E = T − k the replay is exact (Renda et al.)."""
     assert _epoch_lrs("lrw", 72, start_epoch=88) == _epoch_lrs("lrw", 72)
-    assert _runs(_epoch_lrs("lrw", 40, start_epoch=60)) == [(0.1, 20), (0.01, 20)]
-    assert _runs(_epoch_lrs("lrw", 10, start_epoch=0)) == [(0.1, 10)]
-    assert _runs(_epoch_lrs("lrw", 20, start_epoch=150)) == [(0.001, 20)]  # past the end
-    with pytest.raises(ValueError, match="start_epoch"):
-        build_schedule("lrw", epochs=4, steps_per_epoch=1, start_epoch=161)
+    assert _runs(_epoch_lrs("lrw", 100, start_epoch=60)) == [(0.1, 20), (0.01, 40), (0.001, 40)]
+    assert _runs(_epoch_lrs("lrw", 160, start_epoch=0)) == [(0.1, 80), (0.01, 40), (0.001, 40)]
+
+
+def test_lrw_budget_other_than_t_minus_k_compresses_the_replayed_segment() -> None:
+    """E ≠ T − K replays [K, T) compressed into E epochs, every drop at the same fraction of
+    the segment (docs/science.md §2): the lottery ticket at E = 16 is the dense schedule in
+    miniature, never a flat LR; a drop compressed onto no epoch is refused in one line."""
+    assert _runs(_epoch_lrs("lrw", 40, start_epoch=60)) == [(0.1, 8), (0.01, 16), (0.001, 16)]
+    assert _runs(_epoch_lrs("lrw", 16, start_epoch=0)) == [(0.1, 8), (0.01, 4), (0.001, 4)]
+    assert _runs(_epoch_lrs("lrw", 20, start_epoch=150)) == [(0.001, 20)]  # stretched
+    with pytest.raises(ValueError, match=r"lrw: its replay of original epochs \[120, 160\)"):
+        build_schedule("lrw", epochs=2, steps_per_epoch=1, start_epoch=0)
+    for bad in (160, 161):
+        with pytest.raises(ValueError, match="start_epoch"):
+            build_schedule("lrw", epochs=4, steps_per_epoch=1, start_epoch=bad)

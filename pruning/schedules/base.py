@@ -13,14 +13,29 @@ within an epoch, as with PyTorch's MultiStepLR stepped once per epoch.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import itertools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 _STRUCTURAL = ("self", "epochs", "steps_per_epoch")
+# Relative slack when comparing a computed LR with the declared peak (float round-off only).
+_PEAK_RTOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of a schedule with one shape (warm-up, a constant stage, an anneal), in optimizer
+    steps [start, stop). The contract requires every phase to hold at least one step: a phase
+    that rounds away at the run's length would silently turn the schedule into another one."""
+
+    name: str
+    start: int
+    stop: int
 
 
 class Schedule(ABC):
@@ -34,6 +49,14 @@ class Schedule(ABC):
 
     `peak_param` names the param that sets the peak LR; `build_schedule(..., max_lr=v)` maps
     `max_lr` onto it, so a search can tune "max LR" under one name for every schedule.
+
+    The contract is checked when a schedule is built (`check_contract`, run after the most
+    derived constructor): every phase (`phases()`) holds at least one step, every LR is finite
+    and > 0, no LR exceeds `max_lr`, and schedules that declare `reaches_peak` run at `max_lr`
+    at some step. A parameter set that breaks it raises a one-line ValueError, so a schedule
+    never silently becomes another (a warm-up that rounds to nothing, a peak never reached).
+
+    Capabilities are class attributes that the rest of prunetune asks instead of comparing names.
     """
 
     name: ClassVar[str] = ""
@@ -42,6 +65,25 @@ class Schedule(ABC):
     # original training recipe by definition (docs/science.md §2); tuning them would turn FT into
     # `constant`, so they opt out (a peak can still be set explicitly in schedule params).
     searched_peak: ClassVar[bool] = True
+    # The peak follows the pruning progress of the round (S-Cyc): it needs iterative pruning
+    # and the sparsity each round reached; undefined for one-shot pruning.
+    per_round_peak: ClassVar[bool] = False
+    # The params are the dense (pretraining) run's own schedule, replayed (LR rewinding).
+    replays_pretraining: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def checked_init(self: Schedule, *args: Any, **kw: Any) -> None:
+            init(self, *args, **kw)
+            if type(self) is cls:  # only once, after the most derived constructor
+                self.check_contract()
+
+        cls.__init__ = checked_init  # type: ignore[method-assign]
 
     def __init__(self, *, epochs: int, steps_per_epoch: int) -> None:
         self.epochs = check_positive_int(self.name, "epochs", epochs)
@@ -59,6 +101,58 @@ class Schedule(ABC):
     @abstractmethod
     def max_lr(self) -> float:
         """The peak learning rate of the schedule."""
+
+    @property
+    def ceiling(self) -> float:
+        """The highest LR the schedule may run at: its peak (SILO's ramp adds lr0)."""
+        return self.max_lr
+
+    @property
+    def reaches_peak(self) -> bool:
+        """Whether some step runs at exactly `max_lr` (SILO's ramp may be cut by its first drop)."""
+        return True
+
+    def phases(self) -> list[Phase]:
+        """The schedule's phases in steps; the default is one phase over the whole run."""
+        return [Phase("run", 0, self.total_steps)]
+
+    def probe_steps(self) -> list[int]:
+        """Steps where the LR attains its extremes: every phase is monotone, so its ends."""
+        ends = {0, self.total_steps - 1}
+        for phase in self.phases():
+            ends |= {phase.start, phase.stop - 1}
+        return sorted(s for s in ends if 0 <= s < self.total_steps)
+
+    def check_contract(self) -> None:
+        """Raise a one-line ValueError unless the schedule keeps the contract (class docstring)."""
+        run = f"epochs={self.epochs} × steps_per_epoch={self.steps_per_epoch}"
+        for phase in self.phases():
+            if phase.stop <= phase.start:
+                raise ValueError(
+                    f"{self.name}: its {phase.name} is empty at {run}; valid: params or a run "
+                    "length that leave every phase at least one step"
+                )
+        peak = self.max_lr
+        if not (_is_real(peak) and peak > 0):
+            raise ValueError(f"{self.name}: its peak LR is {peak!r}; valid: a finite LR > 0")
+        values = {step: self._get_lr(step) for step in self.probe_steps()}
+        for step, value in values.items():
+            if not (_is_real(value) and value > 0):
+                raise ValueError(
+                    f"{self.name}: the LR at step {step} is {value!r} at {run}; valid: params "
+                    "that keep every LR finite and > 0"
+                )
+        top = max(values.values())
+        if top > self.ceiling * (1 + _PEAK_RTOL):
+            raise ValueError(
+                f"{self.name}: an LR of {top:g} exceeds its peak {peak:g} at {run}; valid: "
+                "params under which the peak is the highest LR"
+            )
+        if self.reaches_peak and top < peak * (1 - _PEAK_RTOL):
+            raise ValueError(
+                f"{self.name}: never reaches its peak {peak:g} (highest LR {top:g}) at {run}; "
+                "valid: params or a run length under which the peak phase holds a step"
+            )
 
     def lr(self, step: int) -> float:
         """The learning rate to set before optimizer step `step` (0-based, global over epochs)."""
@@ -126,6 +220,11 @@ class EpochwiseSchedule(Schedule):
     def max_lr(self) -> float:
         return max(self._epoch_lr(e) for e in range(self.epochs))
 
+    def epoch_phases(self, bounds: Sequence[tuple[str, int, int]]) -> list[Phase]:
+        """Phases given in epochs [start, stop) as steps."""
+        spe = self.steps_per_epoch
+        return [Phase(name, a * spe, b * spe) for name, a, b in bounds]
+
 
 # ---------------------------------------------------------------------------------------------
 # Validation helpers: one-line ValueErrors naming the schedule, the field and what is valid.
@@ -165,6 +264,23 @@ def check_range(
     if not inside:
         bracket = ")" if high_open else "]"
         raise ValueError(f"{schedule}: {field} must be in [{low}, {high}{bracket}, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_decay(schedule: str, field: str, value: object) -> float:
+    """A multiplicative decay: in (0, 1). 1 would not decay, > 1 would raise the LR."""
+    if not _is_real(value) or not 0 < value < 1:  # type: ignore[operator]
+        raise ValueError(f"{schedule}: {field} must be in (0, 1) (a decay), got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_divisor(schedule: str, field: str, value: object) -> float:
+    """A divisor of the peak (start or end LR = peak / value): >= 1, or the start is the top."""
+    if not _is_real(value) or value < 1:  # type: ignore[operator]
+        raise ValueError(
+            f"{schedule}: {field} must be a finite number >= 1 (it divides the peak), "
+            f"got {value!r}"
+        )
     return float(value)  # type: ignore[arg-type]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from pruning.schedules.base import Schedule, check_positive, check_range
+from pruning.schedules.base import Phase, Schedule, check_positive, check_range
 
 
 class CosineSchedule(Schedule):
@@ -12,7 +12,7 @@ class CosineSchedule(Schedule):
 
     Warm-up step t of W gives max_lr·(t+1)/W (positive from the first step, max_lr at the
     last); the anneal reaches min_lr only one step after the run ends, so every LR is > 0 even
-    with min_lr = 0.
+    with min_lr = 0. min_lr < max_lr: an anneal that does not decay is `constant`.
     """
 
     name = "cosine"
@@ -28,7 +28,7 @@ class CosineSchedule(Schedule):
     ) -> None:
         super().__init__(epochs=epochs, steps_per_epoch=steps_per_epoch)
         self._max_lr = check_positive(self.name, "max_lr", max_lr)
-        self.min_lr = check_range(self.name, "min_lr", min_lr, 0.0, self._max_lr)
+        self.min_lr = check_range(self.name, "min_lr", min_lr, 0.0, self._max_lr, high_open=True)
         self.warmup_epochs = check_range(
             self.name, "warmup_epochs", warmup_epochs, 0.0, float(self.epochs), high_open=True
         )
@@ -38,6 +38,16 @@ class CosineSchedule(Schedule):
                 f"cosine: warmup_epochs={warmup_epochs} leaves no step to anneal "
                 f"({self.total_steps} steps in all)"
             )
+
+    def phases(self) -> list[Phase]:
+        anneal = Phase("anneal", self.warmup_steps, self.total_steps)
+        if not self.warmup_epochs:
+            return [anneal]
+        # A positive warm-up that rounds to 0 steps would silently run without one.
+        return [
+            Phase("warm-up (round(warmup_epochs · steps_per_epoch) steps)", 0, self.warmup_steps),
+            anneal,
+        ]
 
     @property
     def max_lr(self) -> float:

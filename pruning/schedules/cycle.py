@@ -18,10 +18,11 @@ import math
 from typing import Any
 
 from pruning.schedules.base import (
+    Phase,
     Schedule,
     check_bool,
     check_choice,
-    check_positive,
+    check_divisor,
     check_positive_int,
     check_range,
     epoch_fraction,
@@ -97,12 +98,17 @@ class CycleSchedule(Schedule):
     ) -> None:
         name = self.name
         self.pct_start = check_range(name, "pct_start", pct_start, 0.0, 1.0)
-        self.div_factor = check_positive(name, "div_factor", div_factor)
-        self.final_div_factor = check_positive(name, "final_div_factor", final_div_factor)
+        self.div_factor = check_divisor(name, "div_factor", div_factor)
+        self.final_div_factor = check_divisor(name, "final_div_factor", final_div_factor)
         self.anneal = check_choice(name, "anneal", anneal, ANNEAL_STRATEGIES)
         self.cycle_momentum = check_bool(name, "cycle_momentum", cycle_momentum)
         self.base_momentum = check_range(name, "base_momentum", base_momentum, 0.0, 1.0)
         self.max_momentum = check_range(name, "max_momentum", max_momentum, 0.0, 1.0)
+        if self.base_momentum > self.max_momentum:
+            raise ValueError(
+                f"{name}: base_momentum ({self.base_momentum:g}) exceeds max_momentum "
+                f"({self.max_momentum:g}); valid: base_momentum <= max_momentum"
+            )
 
     def _init_silo(self, given: dict[str, Any]) -> None:
         name = self.name
@@ -111,6 +117,11 @@ class CycleSchedule(Schedule):
         }
         self.ramp_steps = check_positive_int(name, "ramp_steps", value["ramp_steps"])
         self.lr0 = check_range(name, "lr0", value["lr0"], 0.0, math.inf)
+        if self.lr0 >= self.max_lr:
+            raise ValueError(
+                f"{name}: lr0 ({self.lr0:g}) is not below the peak max_lr ({self.max_lr:g}); "
+                f"valid: 0 <= lr0 < {self.max_lr:g}"
+            )
         if given["drop_epochs"] is not None:
             if given["drop_at"] is not None:
                 raise ValueError(
@@ -126,6 +137,32 @@ class CycleSchedule(Schedule):
         self.drop_factors = _check_drop_factors(
             name, value["drop_factors"], len(self._drop_epochs)
         )
+
+    @property
+    def reaches_peak(self) -> bool:
+        # Neither shape promises a step at exactly max_lr: OneCycleLR peaks at step
+        # pct_start·T − 1, between two steps unless that is an integer (its definition, kept bit
+        # for bit), and SILO's ramp is cut by its first drop (at 563 steps/epoch at 0.70·max_lr).
+        # Non-empty rise and fall phases are what the contract asks of them.
+        return False
+
+    @property
+    def ceiling(self) -> float:
+        """The highest LR the shape allows: max_lr, or lr0 + max_lr for SILO's ramp."""
+        return self.max_lr + (self.lr0 if self.shape == "silo" else 0.0)
+
+    def phases(self) -> list[Phase]:
+        if self.shape == "silo":
+            spe = self.steps_per_epoch
+            edges = [0, *(e * spe for e in self._drop_epochs), self.total_steps]
+            names = ["ramp"] + [f"stage after drop {i + 1}" for i in range(len(edges) - 2)]
+            return [Phase(n, a, b) for n, a, b in zip(names, edges, edges[1:], strict=False)]
+        warmup_end = self.pct_start * self.total_steps - 1  # OneCycleLR's last warm-up step
+        warmup = math.floor(warmup_end) + 1 if warmup_end >= 0 else 0
+        return [
+            Phase("warm-up (pct_start of the steps)", 0, warmup),
+            Phase("anneal", warmup, self.total_steps),
+        ]
 
     def _get_lr(self, step: int) -> float:
         if self.shape == "silo":
@@ -203,9 +240,13 @@ def _check_drop_epochs(name: str, value: object, epochs: int) -> tuple[int, ...]
 
 def _check_drop_factors(name: str, value: object, drops: int) -> tuple[float, ...]:
     valid = isinstance(value, list | tuple) and all(_is_number(f) and 0 < f <= 1 for f in value)
+    if valid and any(a < b for a, b in itertools.pairwise(value)):  # type: ignore[arg-type]
+        valid = False  # a later drop that raises the LR again is no drop
+    if valid and value and value[-1] == 1:  # type: ignore[index]
+        valid = False  # 1.0 holds the LR (SILO's VGG holds, then decays); the last must decay
     if not valid or len(value) != drops:  # type: ignore[arg-type]
         raise ValueError(
-            f"{name}: drop_factors must be {drops} number(s) in (0, 1], one per drop, "
-            f"got {value!r}"
+            f"{name}: drop_factors must be {drops} non-increasing number(s) in (0, 1], one per "
+            f"drop, the last < 1, got {value!r}"
         )
     return tuple(float(f) for f in value)  # type: ignore[union-attr]

@@ -18,6 +18,9 @@ from collections.abc import Sequence
 
 from pruning.schedules.base import (
     EpochwiseSchedule,
+    Phase,
+    check_decay,
+    check_divisor,
     check_positive,
     check_range,
     decayed,
@@ -28,8 +31,10 @@ from pruning.schedules.base import (
 class ScaledLRRestarting(EpochwiseSchedule):
     """`slr`: per-epoch cosine warm-up to max_lr, then the step schedule compressed into E epochs.
 
-    `warmup_frac` = 0 disables the warm-up (Le & Hua's ablation: 0, 0.05, 0.1, 0.15).
-    `milestone_fracs` are the drops as fractions of E, added to the warm-up length W.
+    `warmup_frac` = 0 disables the warm-up (Le & Hua's ablation: 0, 0.05, 0.1, 0.15); a
+    positive fraction must give at least one warm-up epoch (int(0.1 · E) is 0 for E < 10: such a
+    run is refused rather than silently run without warm-up). `milestone_fracs` are the drops as
+    fractions of E, added to the warm-up length W; every stage between them holds an epoch.
     """
 
     name = "slr"
@@ -47,8 +52,8 @@ class ScaledLRRestarting(EpochwiseSchedule):
     ) -> None:
         super().__init__(epochs=epochs, steps_per_epoch=steps_per_epoch)
         self._max_lr = check_positive(self.name, "max_lr", max_lr)
-        self.div_factor = check_positive(self.name, "div_factor", div_factor)
-        self.gamma = check_positive(self.name, "gamma", gamma)
+        self.div_factor = check_divisor(self.name, "div_factor", div_factor)
+        self.gamma = check_decay(self.name, "gamma", gamma)
         self.warmup_frac = check_range(
             self.name, "warmup_frac", warmup_frac, 0.0, 1.0, high_open=True
         )
@@ -62,6 +67,14 @@ class ScaledLRRestarting(EpochwiseSchedule):
     def max_lr(self) -> float:
         return self._max_lr
 
+    def phases(self) -> list[Phase]:
+        w, e = self.warmup_epochs, self.epochs
+        bounds = [("warm-up (int(warmup_frac · epochs) epochs)", 0, w)] if self.warmup_frac else []
+        edges = [w, *self.drop_epochs, e]
+        names = ["stage at max_lr"] + [f"stage after drop {i + 1}" for i in range(len(edges) - 2)]
+        bounds += [(n, a, b) for n, a, b in zip(names, edges, edges[1:], strict=False)]
+        return self.epoch_phases(bounds)
+
     def _epoch_lr(self, epoch: int) -> float:
         if epoch < self.warmup_epochs:
             start = self._max_lr / self.div_factor
@@ -71,13 +84,18 @@ class ScaledLRRestarting(EpochwiseSchedule):
 
 
 def _check_fracs(fracs: object) -> tuple[float, ...]:
-    valid = isinstance(fracs, list | tuple) and all(
-        isinstance(f, int | float) and not isinstance(f, bool) and 0 <= f <= 1 for f in fracs
+    valid = (
+        isinstance(fracs, list | tuple)
+        and len(fracs) > 0  # SLR is the step schedule compressed: it drops at least once
+        and all(
+            isinstance(f, int | float) and not isinstance(f, bool) and 0 < f < 1 for f in fracs
+        )
     )
-    if valid and any(a > b for a, b in itertools.pairwise(fracs)):  # type: ignore[index]
+    if valid and any(a >= b for a, b in itertools.pairwise(fracs)):  # type: ignore[index]
         valid = False
     if not valid:
         raise ValueError(
-            f"slr: milestone_fracs must be non-decreasing fractions in [0, 1], got {fracs!r}"
+            f"slr: milestone_fracs must be one or more strictly increasing fractions in (0, 1), "
+            f"got {fracs!r}"
         )
     return tuple(float(f) for f in fracs)  # type: ignore[union-attr]

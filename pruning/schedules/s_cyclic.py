@@ -29,13 +29,19 @@ _NAME = "scyc"
 
 
 def s_curve(x: float, beta: float) -> float:
-    """x^β / (x^β + (1 − x)^β) on [0, 1]: 0 at 0, 1/2 at 1/2, 1 at 1."""
+    """x^β / (x^β + (1 − x)^β) on [0, 1]: 0 at 0, 1/2 at 1/2, 1 at 1.
+
+    Computed as the logistic of β·(ln x − ln(1 − x)), which is the same quantity but cannot
+    overflow or divide 0 by 0 for a large β (x^β and (1 − x)^β both underflow to 0 there)."""
     if x <= 0.0:
         return 0.0
     if x >= 1.0:
         return 1.0
-    rise = x**beta
-    return rise / (rise + (1.0 - x) ** beta)
+    z = beta * (math.log(x) - math.log1p(-x))
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    ez = math.exp(z)
+    return ez / (1.0 + ez)
 
 
 def pruned_fraction(round_index: int, round_ratio: float, lag: int = 1) -> float:
@@ -112,6 +118,7 @@ class SCyclic(CycleSchedule):
 
     name = _NAME
     peak_param = None
+    per_round_peak = True
 
     def __init__(
         self,

@@ -7,11 +7,14 @@ which is why the default milestones are fractions of `epochs` rather than fixed 
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_right
 from collections.abc import Sequence
 
 from pruning.schedules.base import (
     EpochwiseSchedule,
+    Phase,
+    check_decay,
     check_milestones,
     check_positive,
     decayed,
@@ -31,10 +34,25 @@ def default_milestones(epochs: int) -> tuple[int, ...]:
     return tuple(epoch_fraction(f, epochs) for f in DEFAULT_MILESTONE_FRACTIONS)
 
 
+def stage_bounds(milestones: Sequence[int], epochs: int) -> list[tuple[str, int, int]]:
+    """The constant stages between drops, in epochs: ("stage 1", 0, m1), ("stage 2", m1, m2), ….
+    Repeated milestones are one (double) drop; a milestone at the end starts no stage."""
+    cuts = sorted({m for m in milestones if m < epochs})
+    edges = [0, *cuts, epochs]
+    pairs = list(itertools.pairwise(edges))
+    return [
+        (f"stage {i + 1} of {len(pairs)} (epochs [{a}, {b}))", a, b)
+        for i, (a, b) in enumerate(pairs)
+    ]
+
+
 class StepSchedule(EpochwiseSchedule):
     """`step`: base_lr, ×gamma at every milestone epoch (default: 50 % and 75 % of `epochs`).
 
-    `max_lr` given to build_schedule sets `base_lr`.
+    `max_lr` given to build_schedule sets `base_lr`. Milestones lie in [1, epochs]: a drop at
+    epoch 0 would leave no epoch at base_lr, one after the run would never happen. A milestone
+    equal to `epochs` (the end of the run) is allowed and has no effect: a 2-epoch recipe with
+    drops at 50 %/75 % rounds to [1, 2]. A repeated milestone drops twice (as MultiStepLR).
     """
 
     name = "step"
@@ -51,10 +69,19 @@ class StepSchedule(EpochwiseSchedule):
     ) -> None:
         super().__init__(epochs=epochs, steps_per_epoch=steps_per_epoch)
         self.base_lr = check_positive(self.name, "base_lr", base_lr)
-        self.gamma = check_positive(self.name, "gamma", gamma)
+        self.gamma = check_decay(self.name, "gamma", gamma)
         if milestones is None:
             milestones = default_milestones(self.epochs)
         self.milestones = check_milestones(self.name, "milestones", milestones)
+        late = [m for m in self.milestones if m > self.epochs]
+        if late:
+            raise ValueError(
+                f"step: the drop at epoch {late[0]} is after the run's {self.epochs} epochs; "
+                f"valid: milestones in [1, {self.epochs}]"
+            )
+
+    def phases(self) -> list[Phase]:
+        return self.epoch_phases(stage_bounds(self.milestones, self.epochs))
 
     def _epoch_lr(self, epoch: int) -> float:
         return step_lr(epoch, base_lr=self.base_lr, gamma=self.gamma, milestones=self.milestones)
