@@ -15,6 +15,7 @@ a drop of the segment falls on no epoch after compression, the schedule is refus
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from pruning.schedules.base import (
@@ -112,7 +113,7 @@ class LRRewinding(EpochwiseSchedule):
         edges = [first, *cuts, total]
         hits = [self.original_epoch(e) for e in range(self.epochs)]
         out = []
-        for a, b in zip(edges, edges[1:], strict=False):
+        for a, b in itertools.pairwise(edges):
             inside = [e for e, o in enumerate(hits) if a <= o < b]
             name = f"replay of original epochs [{a}, {b})"
             if not inside:
