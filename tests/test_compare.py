@@ -82,7 +82,8 @@ def pretrain(seed: int, acc: float) -> dict:
 
 
 CLR_TEST, FT_TEST, ORACLE_TEST = [0.91, 0.92, 0.93], [0.88, 0.90, 0.89], [0.94, 0.93, 0.95]
-SCRATCH_TEST, DENSE_TEST = [0.905, 0.915, 0.925], [0.95, 0.96, 0.94]
+# Scratch-B's per-seed differences to clr vary (−0.5, +0.5, −1.5): a paired test is defined.
+SCRATCH_TEST, DENSE_TEST = [0.905, 0.925, 0.915], [0.95, 0.96, 0.94]
 
 
 def known_frame() -> pd.DataFrame:
@@ -129,26 +130,65 @@ def test_means_stds_and_n_over_seeds_of_the_validation_selected_trials() -> None
 
 
 def test_gaps_to_oracle_winner_and_dense_model_in_points() -> None:
-    """Gap to oracle = mean − tagged winners' mean; gap to dense = mean − pretrain mean."""
+    """Gap to oracle = mean − tagged winners' mean; gap to dense = mean − pretrain mean; both
+    with the paired 95 % CI of the per-seed differences (scipy's ttest_rel interval)."""
     clr = row(compare(known_frame()).table, "clr")
     assert clr["oracle_acc"] == pytest.approx(94.0)
     assert clr["gap_oracle"] == pytest.approx(-2.0)
     assert clr["dense_acc"] == pytest.approx(95.0)
     assert clr["gap_dense"] == pytest.approx(-3.0)
+    oracle_ci = stats.ttest_rel([91, 92, 93], [94, 93, 95]).confidence_interval(0.95)
+    dense_ci = stats.ttest_rel([91, 92, 93], [95, 96, 94]).confidence_interval(0.95)
+    assert (clr["gap_oracle_low"], clr["gap_oracle_high"]) == pytest.approx(tuple(oracle_ci))
+    assert (clr["gap_dense_low"], clr["gap_dense_high"]) == pytest.approx(tuple(dense_ci))
 
 
-def test_welch_p_value_equals_scipy_against_the_validation_reference() -> None:
-    """clr has the best mean validation accuracy: it is the reference; others get scipy's
-    Welch p-value against it (the reference itself has none)."""
+def test_rows_sharing_seeds_are_paired_and_match_scipy_ttest_rel() -> None:
+    """clr has the best mean validation accuracy: it is the reference. ft shares its seeds, so
+    its p and CI are scipy's paired t-test of the per-seed differences (not Welch's: the arms
+    of one seed share its dense model and split); the reference itself has none."""
     table = compare(known_frame()).table
     clr, ft, scratch = row(table, "clr"), row(table, "ft"), row(table, "scratch-b")
     assert bool(clr["reference"]) and not bool(ft["reference"]) and not bool(scratch["reference"])
     assert set(table["ref_schedule"]) == {"clr"}
-    assert math.isnan(clr["p_value"]) and math.isnan(clr["delta_ref"])
-    expected = stats.ttest_ind([88, 90, 89], [91, 92, 93], equal_var=False).pvalue
-    assert ft["p_value"] == pytest.approx(expected)
+    assert math.isnan(clr["p_value"]) and math.isnan(clr["delta_ref"]) and clr["design"] == ""
+    paired = stats.ttest_rel([88, 90, 89], [91, 92, 93])
+    assert ft["design"] == "paired" and ft["n_test"] == 3
+    assert ft["p_value"] == pytest.approx(paired.pvalue)
+    ci = paired.confidence_interval(0.95)
+    assert (ft["delta_ref_low"], ft["delta_ref_high"]) == pytest.approx((ci.low, ci.high))
     assert ft["delta_ref"] == pytest.approx(-3.0)
-    assert welch_p([88, 90, 89], [91, 92, 93]) == pytest.approx(expected)
+    assert ft["dz"] == pytest.approx(-3.0) and math.isnan(ft["hedges_g"])  # diffs −3, −2, −4
+    welch = stats.ttest_ind([88, 90, 89], [91, 92, 93], equal_var=False).pvalue
+    assert welch_p([88, 90, 89], [91, 92, 93]) == pytest.approx(welch) != ft["p_value"]
+
+
+def test_rows_without_a_shared_seed_fall_back_to_welch() -> None:
+    """ft run on seeds 3-5 only shares no seed with clr (0-2): Welch's p and Hedges' g, and one
+    report note counts the unpaired comparison."""
+    frame = known_frame()
+    frame = frame[frame["tags.schedule"] != "ft"]
+    ft = [run(f"ft{s}", schedule="ft", seed=s + 3, val=0.88, test=FT_TEST[s]) for s in range(3)]
+    comparison = compare(pd.concat([frame, pd.DataFrame(ft)], ignore_index=True))
+    ft_row = row(comparison.table, "ft")
+    assert ft_row["design"] == "unpaired" and ft_row["n_test"] == 3
+    expected = stats.ttest_ind([88, 90, 89], [91, 92, 93], equal_var=False).pvalue
+    assert ft_row["p_value"] == pytest.approx(expected)
+    assert ft_row["hedges_g"] == pytest.approx(-2.4) and math.isnan(ft_row["dz"])
+    assert math.isnan(ft_row["wilcoxon_p"])
+    assert "1 comparison(s) unpaired (no seed in common with the reference): Welch" in (
+        comparison.notes
+    )
+
+
+def test_a_seed_only_one_row_has_is_left_out_of_the_pairs_and_noted() -> None:
+    """ft lacks seed 2: it is paired with clr on seeds 0 and 1 (n_test 2), as its note says."""
+    frame = known_frame()
+    frame = frame[frame["run_id"] != "ft2"]
+    ft = row(compare(frame).table, "ft")
+    assert ft["n"] == 2 and ft["n_test"] == 2 and ft["design"] == "paired"
+    assert ft["p_value"] == pytest.approx(stats.ttest_rel([88, 90], [91, 92]).pvalue)
+    assert ft["note"] == "paired on seeds 0,1; left out 2"
 
 
 def test_baselines_are_rows_of_the_budget_group_with_their_own_epochs() -> None:
@@ -156,9 +196,7 @@ def test_baselines_are_rows_of_the_budget_group_with_their_own_epochs() -> None:
     scratch = row(compare(known_frame()).table, "scratch-b")
     assert scratch["budget"] == 4 and scratch["epochs"] == 9 and scratch["role"] == "baseline"
     assert scratch["test_acc_mean"] == pytest.approx(91.5)
-    expected = stats.ttest_ind(
-        [90.5, 91.5, 92.5], [91, 92, 93], equal_var=False
-    ).pvalue  # fmt: skip
+    expected = stats.ttest_rel([90.5, 92.5, 91.5], [91, 92, 93]).pvalue
     assert scratch["p_value"] == pytest.approx(expected)
 
 
@@ -172,8 +210,10 @@ def test_one_seed_gives_nan_std_and_p_value_with_one_report_note() -> None:
     assert (comparison.table["note"] == "").all()
     assert [n for n in comparison.notes if "fewer than 2 seeds" in n] == [
         "3 row(s) with fewer than 2 seeds: no std",
-        "2 comparison(s) with fewer than 2 seeds on a side: Δ without CI; p, p (Holm), g blank",
+        "2 comparison(s) with fewer than 2 seeds to test (pairs, or values on a side): Δ without "
+        "CI; p, p (Holm), TOST, effect blank",
     ]
+    assert math.isnan(ft["tost_p"]) and ft["status"] == "not testable (n < 2)"
 
 
 def test_missing_oracle_and_dense_runs_are_not_fatal_and_not_on_rows() -> None:
@@ -320,6 +360,8 @@ def test_report_without_oracle_says_none_in_header_and_notes_dense_once(tmp_path
     assert "oracle: none" in header and "this study" not in header
     assert "oracle %" not in text and "Δ oracle" not in text
     assert notes.count("no dense") == 1 and notes.count("row(s) with fewer than 2 seeds") == 1
+    table_rows = text.split("## Main table")[1].split("## Notes")[0].splitlines()[4:]
+    assert table_rows and all("±" not in line and "| 1 |" in line for line in table_rows if line)
 
 
 # --- the command ----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """`compare`'s statistics on hand-built frames: the reference is chosen on validation, Holm
-adjusts one family per report, Δ comes with its Welch CI and Hedges' g, notes are said once."""
+adjusts one family per report (difference tests and TOSTs), Δ comes with its paired CI and dz,
+notes are said once."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from test_compare import SPEC, iterative_frame, known_frame, row, run
 
 from studies.results.compare import compare, reference_row
 from studies.results.markdown import display_table, render_markdown
-from studies.results.stats import hedges_g, holm
+from studies.results.stats import cohens_dz, holm
 
 # Validation says clr, test says ft: the two disagree about the best schedule.
 CLR_VAL, CLR_TEST = [0.92, 0.93, 0.92], [0.90, 0.91, 0.92]
-FT_VAL, FT_TEST = [0.88, 0.87, 0.88], [0.93, 0.94, 0.95]
+# ft − clr per seed: +3, +4, +2 (mean 3, SD 1), so the paired test has a spread to work with.
+FT_VAL, FT_TEST = [0.88, 0.87, 0.88], [0.93, 0.95, 0.94]
+PAIRED_HALF = stats.t.ppf(0.975, 2) / math.sqrt(3)  # t(0.975, n − 1) · SD / √n
 
 
 def disagreeing_frame() -> pd.DataFrame:
@@ -33,18 +36,18 @@ def disagreeing_frame() -> pd.DataFrame:
 
 def test_reference_follows_validation_when_test_disagrees() -> None:
     """clr (val 92.33) is the reference although ft has the higher test mean (94 vs 91);
-    ft's Δ is +3 points, its p is Welch's against clr, and its CI is Welch's."""
+    ft's Δ is +3 points, its p and CI are the paired t-test's against clr, its effect dz 3."""
     table = compare(disagreeing_frame()).table
     clr, ft = row(table, "clr"), row(table, "ft")
     assert bool(clr["reference"]) and not bool(ft["reference"])
     assert set(table["ref_schedule"]) == {"clr"}
     assert ft["delta_ref"] == pytest.approx(3.0)
-    ft_pts, clr_pts = [93.0, 94.0, 95.0], [90.0, 91.0, 92.0]
-    assert ft["p_value"] == pytest.approx(stats.ttest_ind(ft_pts, clr_pts, equal_var=False).pvalue)
-    half = stats.t.ppf(0.975, 4) * math.sqrt(2 / 3)  # both variances 1, Welch df 4
-    assert (ft["delta_ref_low"], ft["delta_ref_high"]) == pytest.approx((3 - half, 3 + half))
-    assert ft["delta_ref_low"] > 0  # shift 3 with unit variances: the CI excludes 0
-    assert ft["hedges_g"] == pytest.approx(0.8 * 3.0)  # pooled SD 1, J = 0.8
+    ft_pts, clr_pts = [93.0, 95.0, 94.0], [90.0, 91.0, 92.0]
+    assert ft["p_value"] == pytest.approx(stats.ttest_rel(ft_pts, clr_pts).pvalue)
+    low, high = 3 - PAIRED_HALF, 3 + PAIRED_HALF
+    assert (ft["delta_ref_low"], ft["delta_ref_high"]) == pytest.approx((low, high))
+    assert ft["delta_ref_low"] > 0  # mean difference 3 with SD 1 over 3 pairs: CI excludes 0
+    assert ft["dz"] == pytest.approx(3.0)
 
 
 def test_reference_ties_go_to_more_seeds_then_to_the_schedule_name() -> None:
@@ -71,61 +74,73 @@ def test_tie_is_noted_on_the_reference_row_only() -> None:
 
 
 def test_holm_family_is_every_test_of_the_report() -> None:
-    """Iterative: 1 test in the main table and 3 in the per-round table form one family of 4;
-    p_holm equals Holm over the 4 raw p-values, in both tables."""
+    """Iterative: 1 comparison in the main table and 3 in the per-round table, each with a
+    difference test and a TOST, form one family of 8; p_holm and tost_p_holm equal Holm over
+    the 8 raw p-values, in both tables."""
     frame, hist = iterative_frame()
     comparison = compare(frame, fetch=lambda run_id, key: hist.get((run_id, key), []))
-    main, rounds = comparison.table, comparison.rounds
-    raw = np.concatenate([main["p_value"].to_numpy(float), rounds["p_value"].to_numpy(float)])
-    assert comparison.family_size == 4 == np.count_nonzero(~np.isnan(raw))
-    adjusted = np.concatenate([main["p_holm"].to_numpy(float), rounds["p_holm"].to_numpy(float)])
+    tables = (comparison.table, comparison.rounds)
+    raw = np.concatenate([t[c].to_numpy(float) for t in tables for c in ("p_value", "tost_p")])
+    assert comparison.family_size == 8 == np.count_nonzero(~np.isnan(raw))
+    adjusted = np.concatenate(
+        [t[c].to_numpy(float) for t in tables for c in ("p_holm", "tost_p_holm")]
+    )
     np.testing.assert_allclose(adjusted, holm(raw), equal_nan=True)
     tested = ~np.isnan(raw)
     assert np.all(adjusted[tested] >= raw[tested])
 
 
 def test_holm_on_the_one_shot_table_by_hand() -> None:
-    """known_frame: ft and scratch-b vs clr are the 2 tests; Holm = (2·p_min, max(p_max, 2·p_min))."""
+    """known_frame: ft and scratch-b vs clr, a difference test and a TOST each, are the 4 tests;
+    sorted ascending they are multiplied by 4, 3, 2, 1 and made monotone (capped at 1)."""
     table = compare(known_frame()).table
-    p_ft, p_sb = row(table, "ft")["p_value"], row(table, "scratch-b")["p_value"]
-    low, high = sorted([p_ft, p_sb])
-    expected = {low: 2 * low, high: max(high, 2 * low)}
-    assert row(table, "ft")["p_holm"] == pytest.approx(min(1.0, expected[p_ft]))
-    assert row(table, "scratch-b")["p_holm"] == pytest.approx(min(1.0, expected[p_sb]))
+    cells = [(s, c) for s in ("ft", "scratch-b") for c in ("p_value", "tost_p")]
+    raw = {cell: row(table, cell[0])[cell[1]] for cell in cells}
+    expected, running = {}, 0.0
+    for rank, cell in enumerate(sorted(raw, key=raw.get)):
+        running = max(running, min(1.0, (4 - rank) * raw[cell]))
+        expected[cell] = running
+    for (schedule, column), value in expected.items():
+        adjusted = "p_holm" if column == "p_value" else "tost_p_holm"
+        assert row(table, schedule)[adjusted] == pytest.approx(value)
     assert math.isnan(row(table, "clr")["p_holm"])
 
 
 def test_effect_size_matches_stats_on_the_known_frame() -> None:
-    """Hedges' g of ft vs clr is stats.hedges_g on the percent accuracies: −3 / 1 · 0.8 = −2.4."""
+    """ft vs clr is paired: its effect is dz = mean / SD of the differences −3, −2, −4 = −3."""
     ft = row(compare(known_frame()).table, "ft")
-    assert ft["hedges_g"] == pytest.approx(hedges_g([88, 90, 89], [91, 92, 93]))
-    assert ft["hedges_g"] == pytest.approx(-2.4)
+    assert ft["dz"] == pytest.approx(cohens_dz([88, 90, 89], [91, 92, 93]))
+    assert ft["dz"] == pytest.approx(-3.0)
 
 
 def test_zero_variance_on_both_sides_is_untested_and_noted_once() -> None:
-    """Constant accuracies in both rows: Δ is known but p, CI, g are NaN; one report note."""
+    """Constant accuracies in both rows (identical per-seed differences): Δ is known but p, CI,
+    TOST and the effect are NaN, the status says so; one report note."""
     rows = [run(f"a{s}", seed=s, val=0.9, test=0.9) for s in range(3)]
     rows += [run(f"b{s}", schedule="ft", seed=s, val=0.8, test=0.8) for s in range(3)]
     comparison = compare(pd.DataFrame(rows))
     ft = row(comparison.table, "ft")
     assert ft["delta_ref"] == pytest.approx(-10.0)
-    assert all(math.isnan(ft[c]) for c in ("p_value", "p_holm", "delta_ref_low", "hedges_g"))
-    assert sum("zero variance" in n for n in comparison.notes) == 1
+    untested = ("p_value", "p_holm", "delta_ref_low", "tost_p", "dz", "hedges_g", "wilcoxon_p")
+    assert all(math.isnan(ft[c]) for c in untested)
+    assert ft["status"] == "not testable (no seed-to-seed spread)"
+    assert sum("no seed-to-seed spread" in n for n in comparison.notes) == 1
     assert comparison.family_size == 0
 
 
 def test_display_has_the_statistics_columns_and_marks_the_reference() -> None:
-    """Columns Δ vs ref [95 % CI], p, p (Holm), g; the reference shows "ref", others Δ [lo, hi]."""
+    """Columns Δ vs ref [95 % CI], test (n), p, p (Holm), TOST p (Holm), effect, status; the
+    reference shows "ref", others Δ [lo, hi] with the paired test and its n."""
     shown = display_table(compare(disagreeing_frame()).table)
-    assert {"Δ vs ref [95 % CI]", "p", "p (Holm)", "g", "val %"} <= set(shown.columns)
-    assert "p vs best" not in shown.columns
+    columns = {"Δ vs ref [95 % CI]", "test (n)", "p", "p (Holm)", "TOST p (Holm)", "effect"}
+    assert columns | {"status", "val %"} <= set(shown.columns)
+    assert "Wilcoxon p" not in shown.columns  # 3 pairs: below the 6 it needs
     by_schedule = shown.set_index("schedule")
     assert by_schedule.loc["clr", "Δ vs ref [95 % CI]"] == "ref"
-    half = stats.t.ppf(0.975, 4) * math.sqrt(2 / 3)
-    assert (
-        by_schedule.loc["ft", "Δ vs ref [95 % CI]"] == f"+3.00 [{3 - half:+.2f}, {3 + half:+.2f}]"
-    )
-    assert by_schedule.loc["ft", "g"] == "+2.40"
+    low, high = 3 - PAIRED_HALF, 3 + PAIRED_HALF
+    assert by_schedule.loc["ft", "Δ vs ref [95 % CI]"] == f"+3.00 [{low:+.2f}, {high:+.2f}]"
+    assert by_schedule.loc["ft", "test (n)"] == "paired t (3)"
+    assert by_schedule.loc["ft", "effect"] == "dz +3.00"
 
 
 def test_no_oracle_columns_without_oracle_and_a_dash_where_one_group_lacks_it() -> None:
@@ -151,5 +166,6 @@ def test_header_states_reference_on_validation_and_the_holm_family() -> None:
     text = render_markdown(compare(frame), name="d", spec=SPEC, notes=[])
     header = text.split("## Main table")[0]
     assert "reference chosen on **validation**, tested on **test**" in header
-    assert "Holm–Bonferroni over all 1 tests of this report" in header
+    assert "Holm–Bonferroni over all 2 tests of this report" in header  # Δ test + TOST
+    assert "paired by seed" in header and "±0.5 points" in header
     assert "oracle: none" in header and "Δ oracle" not in header

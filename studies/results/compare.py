@@ -4,19 +4,20 @@ Input: a study's runs frame (studies.results.runs reads it into tidy columns). P
 pandas/scipy: nothing here talks to MLflow; per-round metric histories come through a
 ``HistoryFetch`` callable so tests can pass a dict.
 
-Selection follows docs/science.md §4: per (method, target, budget, schedule, seed) the trial with the
-best final *validation* accuracy is kept (that is where a sampled max LR gets chosen), and its
-final *test* accuracy is what the tables report. The oracle's max LR is chosen the same way, per
-(method, target, epochs, seed, round), by the oracle itself (tag ``oracle_winner``).
+Selection follows docs/science.md §4: per (method, target, budget, schedule, seed) the trial with
+the best final *validation* accuracy is kept (that is where a sampled max LR gets chosen), and
+its final *test* accuracy is what the tables report. The oracle's max LR is chosen the same way,
+per (method, target, epochs, seed, round), by the oracle itself (tag ``oracle_winner``).
 
-Statistics (studies.results.stats): within each group (method, target, budget, round) the
-*reference* is the schedule with the best mean validation accuracy (`reference_row`), so test
-accuracy never decides what everything is tested against. Each other row gets, on test accuracy
-over seeds: Δ = its mean − the reference's (points) with a Welch 95 % CI, Welch's p, and Hedges'
-g. The p-values of one report form one family: main and per-round tables together are
-Holm-adjusted (`adjust_family`), the conservative reading of "all comparisons of a report"
-(an iterative study's last round is a row of both tables, so its tests count twice: erring
-on the conservative side rather than matching rows whose accuracies may differ).
+Statistics (docs/science.md §9): in each group (method, target, budget, round) the *reference*
+is the schedule with the best mean validation accuracy (`reference_row`), so test accuracy never
+decides what everything is tested against. Every other row is compared with it on test accuracy
+by studies.results.contrast: paired by seed (one study's rows share each seed's dense model and
+data split; Welch only where no seed is shared), Δ with its 95 % CI, p, Wilcoxon's p from 6
+pairs on, the TOST p for the study's equivalence margin, dz or Hedges' g. The gaps to the oracle
+and the dense model get 95 % CIs the same way. All difference tests and TOSTs of a report (main
+and per-round tables: an iterative study's last round counts twice, the conservative side) are
+one Holm family (`adjust_family`), and studies.results.verdict gives each row its status word.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ import numpy as np
 import pandas as pd
 
 from studies.errors import UsageError
-from studies.results.runs import (
-    oracle_winners,
-    select_trials,
-    tidy_trials,
-)
-from studies.results.stats import hedges_g, holm, welch, welch_p
+from studies.results.contrast import PAIRED, contrast
+from studies.results.notes import global_notes, nothing_to_compare, skipped_note
+from studies.results.runs import oracle_winners, select_trials, tidy_trials
+from studies.results.stats import holm, welch_p
+from studies.results.verdict import Claim, status
+from studies.spec.model import DEFAULT_EQUIVALENCE_MARGIN
 from trainables.keys import Metric, Role
 
 __all__ = ["Comparison", "adjust_family", "compare", "reference_row", "welch_p"]
@@ -51,7 +52,17 @@ ROUND_METRICS = {
 }
 PERCENT = 100.0
 VAL_TIE_DECIMALS = 9  # mean validation accuracies equal to 1e-9 points are a tie
-EFFECT_COLUMNS = ["delta_ref", "delta_ref_low", "delta_ref_high", "p_value", "hedges_g"]
+EFFECT_COLUMNS = [
+    "delta_ref",
+    "delta_ref_low",
+    "delta_ref_high",
+    "p_value",
+    "wilcoxon_p",
+    "tost_p",
+    "hedges_g",
+    "dz",
+    "n_test",
+]
 TABLE_COLUMNS = [
     *ROW,
     "role",
@@ -59,22 +70,33 @@ TABLE_COLUMNS = [
     "n",
     "seeds",
     "test_acc_mean",
-    "test_acc_std",
+    "test_acc_std",  # NaN with one seed: no spread is known
     "val_acc_mean",
     "max_lr",
     "sparsity",
     "oracle_acc",
-    "gap_oracle",
+    "gap_oracle",  # mean − the oracle's, paired by seed where the seeds match
+    "gap_oracle_low",  # its 95 % CI
+    "gap_oracle_high",
     "dense_acc",
-    "gap_dense",
+    "gap_dense",  # mean − the dense model's, paired by seed
+    "gap_dense_low",
+    "gap_dense_high",
     "reference",  # this row is its group's reference (best mean validation accuracy)
     "ref_schedule",  # the group's reference schedule ("" when the group has none)
+    "design",  # paired (by seed) or unpaired (Welch); "" on references
+    "n_test",  # pairs (paired) or the smaller side (unpaired) the test rests on
     "delta_ref",  # mean test acc − the reference's, points
-    "delta_ref_low",  # Welch–Satterthwaite 95 % CI of delta_ref
+    "delta_ref_low",  # its 95 % CI (paired t, or Welch–Satterthwaite)
     "delta_ref_high",
-    "p_value",  # two-sided Welch t-test against the reference, raw
+    "p_value",  # two-sided paired t-test (Welch where unpaired) against the reference, raw
     "p_holm",  # p_value Holm-adjusted over every test of the report
-    "hedges_g",  # bias-corrected standardized difference against the reference
+    "wilcoxon_p",  # Wilcoxon signed-rank, raw; only paired rows with ≥ 6 pairs
+    "tost_p",  # TOST for ±margin points, raw
+    "tost_p_holm",  # tost_p Holm-adjusted in the same family
+    "hedges_g",  # unpaired rows: bias-corrected standardized difference
+    "dz",  # paired rows: mean difference / SD of the differences
+    "status",  # studies.results.verdict's word against the reference (no claimed direction)
     "note",  # only what is specific to this row; report-wide notes are in Comparison.notes
 ]
 
@@ -89,7 +111,8 @@ class Comparison:
     selected: pd.DataFrame  # the selected trial per SEED_KEY (tidy columns, plus budget)
     oracle: pd.DataFrame  # oracle winners: method, target, epochs, seed, round, accs, max_lr
     notes: list[str] = field(default_factory=list)  # report-wide, each said once
-    family_size: int = 0  # the tests Holm adjusts for: every non-NaN p of table and rounds
+    family_size: int = 0  # the tests Holm adjusts for: every non-NaN p and TOST p of the report
+    margin: float = DEFAULT_EQUIVALENCE_MARGIN  # the TOSTs' equivalence margin, points
 
     @property
     def iterative(self) -> bool:
@@ -101,24 +124,30 @@ def compare(
     oracle_trials: pd.DataFrame | None = None,
     *,
     fetch: HistoryFetch | None = None,
+    margin: float = DEFAULT_EQUIVALENCE_MARGIN,
 ) -> Comparison:
-    """Tables of a study; `oracle_trials` (another study's runs) replaces the study's own oracle."""
+    """Tables of a study; `oracle_trials` (another study's runs) replaces the study's own oracle;
+    `margin` (points) is the TOSTs' equivalence margin (the study's compare.equivalence_margin)."""
     tidy = tidy_trials(trials)
-    notes = _skipped_note(tidy)
+    notes = skipped_note(tidy)
     selected = select_trials(tidy)
     if selected.empty:
-        raise UsageError(_nothing_to_compare(tidy))
+        raise UsageError(nothing_to_compare(tidy))
     oracle = oracle_winners(tidy if oracle_trials is None else tidy_trials(oracle_trials))
     dense = dense_by_seed(tidy)
     if dense.empty and oracle_trials is not None:
         dense = dense_by_seed(tidy_trials(oracle_trials))
-    table = build_table(with_budgets(selected), oracle, dense)
+    table = build_table(with_budgets(selected), oracle, dense, margin)
     per_round = round_trials(selected, fetch) if fetch is not None else pd.DataFrame()
-    rounds = build_table(with_budgets(per_round), oracle, dense) if len(per_round) else _empty()
+    rounds = _empty()
+    if len(per_round):
+        rounds = build_table(with_budgets(per_round), oracle, dense, margin)
     max_lrs = max_lr_by_round(with_budgets(per_round), oracle) if len(per_round) else _empty()
-    (table, rounds), family = adjust_family([table, rounds])
-    notes += _global_notes(table, rounds, oracle, dense, selected, fetch)
-    return Comparison(table, rounds, max_lrs, with_budgets(selected), oracle, notes, family)
+    (table, rounds), family = adjust_family([table, rounds], margin)
+    notes += global_notes(table, rounds, oracle, dense, selected, fetch, GROUP)
+    return Comparison(
+        table, rounds, max_lrs, with_budgets(selected), oracle, notes, family, margin
+    )
 
 
 def dense_by_seed(tidy: pd.DataFrame) -> pd.Series:
@@ -135,7 +164,8 @@ def with_budgets(selected: pd.DataFrame) -> pd.DataFrame:
 
     Scratch-E/B train for their own epoch counts, so they would never share a group with the
     retrained schedules; placing them in each budget group of the same (method, target) lets
-    the table test them against the reference schedule at that budget (docs/science.md §5, finding 3).
+    the table test them against the reference schedule at that budget (docs/science.md §5,
+    finding 3).
     """
     if selected.empty:
         return selected.assign(budget=pd.Series(dtype=float))
@@ -164,10 +194,15 @@ def round_trials(selected: pd.DataFrame, fetch: HistoryFetch) -> pd.DataFrame:
 # --- the table ------------------------------------------------------------------------------
 
 
-def build_table(sel: pd.DataFrame, oracle: pd.DataFrame, dense: pd.Series) -> pd.DataFrame:
-    """Mean ± std over seeds per ROW, gaps to oracle and dense, and each row against its
-    group's reference (`against_reference`). p_holm stays NaN here: its family is the whole
-    report, so `compare` fills it in with `adjust_family`."""
+def build_table(
+    sel: pd.DataFrame,
+    oracle: pd.DataFrame,
+    dense: pd.Series,
+    margin: float = DEFAULT_EQUIVALENCE_MARGIN,
+) -> pd.DataFrame:
+    """Mean ± std over seeds per ROW, gaps to oracle and dense with their CIs, and each row
+    against its group's reference (`against_reference`). p_holm and the status stay empty here:
+    the family is the whole report, so `compare` fills them in with `adjust_family`."""
     rows = []
     for key, g in sel.groupby(ROW, sort=True, dropna=False):
         acc = PERCENT * g["test_acc"].to_numpy(float)
@@ -183,21 +218,36 @@ def build_table(sel: pd.DataFrame, oracle: pd.DataFrame, dense: pd.Series) -> pd
             val_acc_mean=PERCENT * g["val_acc"].mean(),
             max_lr=g["max_lr"].median(),
             sparsity=g["sparsity"].mean(),
-            _values=acc,
+            _by_seed=(PERCENT * g.groupby("seed")["test_acc"].mean()).to_dict(),
             _notes=notes,
         )
-        row["oracle_acc"] = _oracle_acc(row, oracle, notes)
-        row["dense_acc"] = _dense_acc(row["seeds"], dense, notes)
+        row.update(_gap("oracle", row, _oracle_by_seed(row, oracle, notes)))
+        row.update(_gap("dense", row, _dense_by_seed(row["seeds"], dense, notes)))
         rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
         return _empty()
-    table["gap_oracle"] = table["test_acc_mean"] - table["oracle_acc"]
-    table["gap_dense"] = table["test_acc_mean"] - table["dense_acc"]
-    table = against_reference(table)
-    table["p_holm"] = np.nan
+    table = against_reference(table, margin)
+    table[["p_holm", "tost_p_holm"]] = np.nan
+    table["status"] = ""
     table["note"] = table["_notes"].map("; ".join)
     return table[TABLE_COLUMNS]
+
+
+def _gap(name: str, row: dict, other: dict[float, float]) -> dict[str, float]:
+    """The row's mean minus `other`'s ({seed: acc %}), paired by seed where the seeds match,
+    with its 95 % CI: {name}_acc, gap_{name}, gap_{name}_low, gap_{name}_high."""
+    if not other:
+        return {f"{name}_acc": np.nan, f"gap_{name}": np.nan} | {
+            f"gap_{name}_{end}": np.nan for end in ("low", "high")
+        }
+    c = contrast(row["_by_seed"], other)
+    return {
+        f"{name}_acc": c.mean("b"),
+        f"gap_{name}": c.diff,
+        f"gap_{name}_low": c.low,
+        f"gap_{name}_high": c.high,
+    }
 
 
 def reference_row(group: pd.DataFrame) -> Hashable | None:
@@ -216,10 +266,13 @@ def reference_row(group: pd.DataFrame) -> Hashable | None:
     return ranked.index[0]
 
 
-def against_reference(table: pd.DataFrame) -> pd.DataFrame:
+def against_reference(
+    table: pd.DataFrame, margin: float = DEFAULT_EQUIVALENCE_MARGIN
+) -> pd.DataFrame:
     """Per GROUP mark the reference (`reference_row`) and compare every other row with it on
-    test accuracy over seeds: Δ with its Welch 95 % CI, Welch's p and Hedges' g (stats.py)."""
-    table = table.assign(reference=False, ref_schedule="")
+    test accuracy over seeds, paired by seed where they share seeds (studies.results.contrast):
+    Δ with its 95 % CI, p, Wilcoxon's p, the TOST p for ±`margin`, and dz or Hedges' g."""
+    table = table.assign(reference=False, ref_schedule="", design="")
     table[EFFECT_COLUMNS] = np.nan
     for _, index in table.groupby(GROUP, sort=False, dropna=False).groups.items():
         ref = reference_row(table.loc[index])
@@ -230,31 +283,64 @@ def against_reference(table: pd.DataFrame) -> pd.DataFrame:
         tied = table.loc[index, "val_acc_mean"].round(VAL_TIE_DECIMALS)
         if (tied == round(table.at[ref, "val_acc_mean"], VAL_TIE_DECIMALS)).sum() > 1:
             table.at[ref, "_notes"].append("reference by tie rule: equal val, more seeds, name")
-        ref_values = table.at[ref, "_values"]
         for i in index.drop(ref):
-            values = table.at[i, "_values"]
-            w = welch(values, ref_values)
-            effects = [w.diff, w.low, w.high, w.p, hedges_g(values, ref_values)]
-            table.loc[i, EFFECT_COLUMNS] = effects
+            c = contrast(table.at[i, "_by_seed"], table.at[ref, "_by_seed"], margin=margin)
+            paired = c.design == PAIRED
+            table.loc[i, EFFECT_COLUMNS] = [
+                c.diff, c.low, c.high, c.p, c.wilcoxon_p, c.tost_p,
+                np.nan if paired else c.effect, c.effect if paired else np.nan, c.n,
+            ]  # fmt: skip
+            table.at[i, "design"] = c.design
+            if c.dropped:
+                table.at[i, "_notes"].append(
+                    f"paired on seeds {_seeds(c.seeds)}; left out {_seeds(c.dropped)}"
+                )
     return table
 
 
-def adjust_family(tables: Sequence[pd.DataFrame]) -> tuple[list[pd.DataFrame], int]:
-    """Holm-adjust the `p_value`s of all `tables` as one family (all tests of one report) into
-    `p_holm`; NaN p-values (untested rows, references) are no members. Returns the tables and
-    the family size m."""
-    p_values = [t["p_value"].to_numpy(float) for t in tables]
+def adjust_family(
+    tables: Sequence[pd.DataFrame], margin: float = DEFAULT_EQUIVALENCE_MARGIN
+) -> tuple[list[pd.DataFrame], int]:
+    """Holm-adjust every `p_value` and `tost_p` of all `tables` as one family (all tests of one
+    report) into `p_holm` and `tost_p_holm`, then give each tested row its status word; NaN
+    p-values (untested rows, references) are no members. Returns the tables and the family
+    size m."""
+    columns = ("p_value", "tost_p")
+    p_values = [t[c].to_numpy(float) for t in tables for c in columns]
     adjusted = holm(np.concatenate(p_values)) if p_values else np.array([])
     out, start = [], 0
-    for table, p in zip(tables, p_values, strict=True):
-        out.append(table.assign(p_holm=adjusted[start : start + len(p)]))
-        start += len(p)
+    for table in tables:
+        adj = {}
+        for c in columns:
+            adj[c] = adjusted[start : start + len(table)]
+            start += len(table)
+        adjusted_table = table.assign(p_holm=adj["p_value"], tost_p_holm=adj["tost_p"])
+        out.append(_with_status(adjusted_table, margin))
     return out, int(np.count_nonzero(~np.isnan(adjusted)))
 
 
-def _oracle_acc(row: dict, oracle: pd.DataFrame, notes: list[str]) -> float:
-    """Oracle test acc for the row's (method, target, budget, round), over the row's seeds.
-    A missing oracle is said once per report (`_global_notes`), not on every row."""
+def _with_status(table: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """Each tested row's word (verdict.status, no claimed direction); blank on references."""
+    words = [
+        ""
+        if r.reference or r.ref_schedule == "" or pd.isna(r.delta_ref)
+        else status(
+            Claim.NONE,
+            n=int(r.n_test),
+            diff=r.delta_ref,
+            p_holm=r.p_holm,
+            tost_p_holm=r.tost_p_holm,
+            margin=margin,
+        )
+        for r in table.itertuples(index=False)
+    ]
+    return table.assign(status=pd.Series(words, index=table.index, dtype=object))
+
+
+def _oracle_by_seed(row: dict, oracle: pd.DataFrame, notes: list[str]) -> dict[float, float]:
+    """Oracle test acc (%) per seed for the row's (method, target, budget, round): the row's
+    seeds, else (noted) the oracle's other seeds. A missing oracle is said once per report
+    (notes.global_notes), not on every row."""
     match = oracle[
         (oracle["method"] == row["method"])
         & (oracle["target"] == row["target"])
@@ -262,23 +348,25 @@ def _oracle_acc(row: dict, oracle: pd.DataFrame, notes: list[str]) -> float:
         & (oracle["round"] == row["round"])
     ]
     if match.empty:
-        return np.nan
+        return {}
     same = match[match["seed"].isin(row["seeds"])]
     if same.empty:
         notes.append(f"oracle from other seeds {_seeds(match['seed'])}")
         same = match
     elif len(same) < len(row["seeds"]):
         notes.append(f"oracle for seeds {_seeds(same['seed'])} only")
-    return PERCENT * same["test_acc"].mean()
+    return (PERCENT * same.groupby("seed")["test_acc"].mean()).to_dict()
 
 
-def _dense_acc(seeds: tuple[int, ...], dense: pd.Series, notes: list[str]) -> float:
+def _dense_by_seed(
+    seeds: tuple[int, ...], dense: pd.Series, notes: list[str]
+) -> dict[float, float]:
     present = [s for s in seeds if s in dense.index]
     if not present:
-        return np.nan
+        return {}
     if len(present) < len(seeds):
         notes.append(f"dense for seeds {_seeds(present)} only")
-    return PERCENT * float(dense.loc[present].mean())
+    return {float(s): PERCENT * float(dense.loc[s]) for s in present}
 
 
 def _seeds(values) -> str:
@@ -302,70 +390,6 @@ def max_lr_by_round(per_round: pd.DataFrame, oracle: pd.DataFrame) -> pd.DataFra
         oracle_max_lr_seeds=("max_lr", lambda s: ", ".join(f"{v:.3g}" for v in s)),
     )
     return table.merge(picked.reset_index(), on=key, how="left")
-
-
-# --- notes: each said once per report ------------------------------------------------------
-
-
-def _skipped_note(tidy: pd.DataFrame) -> list[str]:
-    trials = tidy[tidy["role"].isin([Role.SEARCH, Role.BASELINE, Role.ORACLE])]
-    skipped = int((~trials["usable"]).sum())
-    if not skipped:
-        return []
-    return [f"{skipped} trial run(s) skipped: failed, killed, unfinished or no final_test_acc"]
-
-
-def _global_notes(table, rounds, oracle, dense, selected, fetch) -> list[str]:
-    notes = []
-    if dense.empty:
-        notes.append("no dense (pretrain) runs with dense_test_acc: dense columns left out")
-    both = not rounds.empty
-    for frame, label in ((table, "main table: " if both else ""), (rounds, "per-round table: ")):
-        notes += _table_notes(frame, label, has_oracle=not oracle.empty, has_dense=not dense.empty)
-    if fetch is None and (selected["rounds"] > 1).any():
-        notes.append("iterative trials but no metric histories given: no per-round table")
-    return notes
-
-
-def _table_notes(table: pd.DataFrame, label: str, *, has_oracle: bool, has_dense: bool):
-    """The conditions that would otherwise repeat on many rows, counted once."""
-    if table.empty:
-        return []
-    is_ref = table["reference"].astype(bool)
-    ref_n = table["n"].where(is_ref).groupby([table[c] for c in GROUP], dropna=False)
-    untested = ~is_ref & (table["ref_schedule"] != "") & table["p_value"].isna()
-    few = untested & ((table["n"] < 2) | (ref_n.transform("max") < 2))
-    counts = {
-        "row(s) with fewer than 2 seeds: no std": int((table["n"] < 2).sum()),
-        "comparison(s) with fewer than 2 seeds on a side: Δ without CI; p, p (Holm), g blank": (
-            int(few.sum())
-        ),
-        "comparison(s) with zero variance in both the row and its reference: no test; "
-        "CI, p, p (Holm), g blank": int((untested & ~few).sum()),
-        "group(s) without any validation accuracy: no reference, no tests": (
-            table[table["ref_schedule"] == ""].groupby(GROUP, dropna=False).ngroups
-        ),
-        "row(s) without an oracle run of their method/target/budget/round (shown as –)": (
-            int(table["oracle_acc"].isna().sum()) if has_oracle else 0
-        ),
-        "row(s) without a dense run of their seeds (shown as –)": (
-            int(table["dense_acc"].isna().sum()) if has_dense else 0
-        ),
-    }
-    return [f"{label}{count} {text}" for text, count in counts.items() if count]
-
-
-def _nothing_to_compare(tidy: pd.DataFrame) -> str:
-    roles = tidy["role"]
-    if (roles == Role.ORACLE).any() and not roles.isin([Role.SEARCH, Role.BASELINE]).any():
-        return (
-            "compare: the study holds only oracle runs; compare a search study against it "
-            "with --oracle NAME"
-        )
-    return (
-        "compare: the study has no finished search or baseline run with a final test "
-        f"accuracy ({Metric.FINAL_TEST_ACC}) yet; wait for it or `prunetune resume` it"
-    )
 
 
 def _empty() -> pd.DataFrame:

@@ -22,13 +22,17 @@ DISPLAY = {
     "val": "val %",
     "test": "test acc % (mean ± std)",
     "oracle_acc": "oracle %",
-    "gap_oracle": "Δ oracle",
+    "gap_oracle": "Δ oracle [95 % CI]",
     "dense_acc": "dense %",
-    "gap_dense": "Δ dense",
+    "gap_dense": "Δ dense [95 % CI]",
     "delta": "Δ vs ref [95 % CI]",
+    "test_used": "test (n)",
     "p_value": "p",
     "p_holm": "p (Holm)",
-    "hedges_g": "g",
+    "wilcoxon_p": "Wilcoxon p",
+    "tost_p_holm": "TOST p (Holm)",
+    "effect": "effect",
+    "status": "status",
     "max_lr": "max LR",
     "sparsity": "sparsity %",
     "note": "note",
@@ -36,13 +40,15 @@ DISPLAY = {
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
-    """The table as strings: accuracy as mean ± std, gaps and Δ in points, blanks for NaN.
+    """The table as strings: accuracy as mean ± std (the mean alone with one seed), gaps and Δ
+    in points with their CIs, the test used and its n, blanks for NaN.
 
     Oracle and dense columns are left out when no row has a value (the header and notes say
-    why) and show "–" on the rows that lack one.
+    why) and show "–" on the rows that lack one; the Wilcoxon column when no row has 6 pairs.
     """
     if table.empty:
         return pd.DataFrame(columns=list(DISPLAY.values()))
+    rows = list(table.itertuples(index=False))
     shown = table.assign(
         val=table["val_acc_mean"].map(lambda v: _num(v, "{:.2f}")),
         test=[
@@ -50,35 +56,63 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
         ],
         oracle_acc=table["oracle_acc"].map(lambda v: _num(v, "{:.2f}", "–")),
         dense_acc=table["dense_acc"].map(lambda v: _num(v, "{:.2f}", "–")),
-        gap_oracle=table["gap_oracle"].map(lambda v: _num(v, "{:+.2f}", "–")),
-        gap_dense=table["gap_dense"].map(lambda v: _num(v, "{:+.2f}", "–")),
-        delta=[_delta(r) for r in table.itertuples(index=False)],
+        gap_oracle=[_ci(r.gap_oracle, r.gap_oracle_low, r.gap_oracle_high, "–") for r in rows],
+        gap_dense=[_ci(r.gap_dense, r.gap_dense_low, r.gap_dense_high, "–") for r in rows],
+        delta=[_delta(r) for r in rows],
+        test_used=[_test_used(r) for r in rows],
         p_value=table["p_value"].map(lambda v: _num(v, "{:.3g}")),
         p_holm=table["p_holm"].map(lambda v: _num(v, "{:.3g}")),
-        hedges_g=table["hedges_g"].map(lambda v: _num(v, "{:+.2f}")),
+        wilcoxon_p=table["wilcoxon_p"].map(lambda v: _num(v, "{:.3g}")),
+        tost_p_holm=table["tost_p_holm"].map(lambda v: _num(v, "{:.3g}")),
+        effect=[_effect(r) for r in rows],
         max_lr=table["max_lr"].map(lambda v: _num(v, "{:.3g}")),
         sparsity=table["sparsity"].map(lambda v: _num(100 * v, "{:.1f}")),
         budget=table["budget"].map(lambda v: _num(v, "{:.0f}")),
         epochs=table["epochs"].map(lambda v: _num(v, "{:.0f}")),
         round=table["round"].map(lambda v: _num(v, "{:.0f}")),
     )
+    return shown[[c for c in DISPLAY if c not in _hidden(table)]].rename(columns=DISPLAY)
+
+
+def _hidden(table: pd.DataFrame) -> set[str]:
     hidden = set() if (table["round"] != 1).any() else {"round"}
     if table["oracle_acc"].isna().all():
         hidden |= {"oracle_acc", "gap_oracle"}
     if table["dense_acc"].isna().all():
         hidden |= {"dense_acc", "gap_dense"}
-    return shown[[c for c in DISPLAY if c not in hidden]].rename(columns=DISPLAY)
+    if table["wilcoxon_p"].isna().all():
+        hidden.add("wilcoxon_p")
+    return hidden
 
 
 def _delta(row) -> str:
     """ "ref" on the reference; Δ [low, high] in points; Δ alone where the CI is undefined."""
     if row.reference:
         return "ref"
-    if pd.isna(row.delta_ref):
+    return _ci(row.delta_ref, row.delta_ref_low, row.delta_ref_high)
+
+
+def _ci(value: float, low: float, high: float, missing: str = "") -> str:
+    if pd.isna(value):
+        return missing
+    if pd.isna(low):
+        return f"{value:+.2f}"
+    return f"{value:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
+def _test_used(row) -> str:
+    """ "paired t (3)": the test against the reference and the pairs (or smaller side) it had."""
+    if row.reference or not row.design:
         return ""
-    if pd.isna(row.delta_ref_low):
-        return f"{row.delta_ref:+.2f}"
-    return f"{row.delta_ref:+.2f} [{row.delta_ref_low:+.2f}, {row.delta_ref_high:+.2f}]"
+    name = "paired t" if row.design == "paired" else "Welch"
+    return f"{name} ({int(row.n_test)})"
+
+
+def _effect(row) -> str:
+    """dz for a paired row, Hedges' g for an unpaired one."""
+    if not pd.isna(row.dz):
+        return f"dz {row.dz:+.2f}"
+    return "" if pd.isna(row.hedges_g) else f"g {row.hedges_g:+.2f}"
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -125,7 +159,7 @@ def _header(comparison: Comparison, name: str, spec: dict[str, Any], oracle: str
     oracle_picks = "; the oracle picks its max LR per seed and round on validation too"
     has_dense = bool(comparison.table["dense_acc"].notna().any())
     gaps = " and ".join(g for g, ok in (("Δ oracle", has_oracle), ("Δ dense", has_dense)) if ok)
-    gaps = f"; {gaps} in points (negative = below)" if gaps else ""
+    gaps = f"; {gaps} in points (negative = below) with 95 % CIs, paired by seed" if gaps else ""
     return (
         f"# Study `{name}`: retraining schedules compared\n\n"
         f"- model: {spec.get('model', {}).get('name', '?')}; "
@@ -142,7 +176,8 @@ def _header(comparison: Comparison, name: str, spec: dict[str, Any], oracle: str
         "(ties: more seeds, then schedule name); every other row is compared with it on test "
         "accuracy\n"
         "- reported on **test**: final test accuracy of the selected trials, mean ± std "
-        f"(ddof 1) over seeds, in %{gaps}; scratch-e/scratch-b rows are shown in every budget "
+        "(ddof 1) over seeds (the mean alone where n = 1: one seed has no spread), in %"
+        f"{gaps}; scratch-e/scratch-b rows are shown in every budget "
         "group\n"
         f"{_statistics_text(comparison)}"
     )
@@ -158,16 +193,22 @@ def _statistics_text(comparison: Comparison) -> str:
     tables = "the main table"
     if comparison.iterative:  # one family per report, duplicates included (compare.py)
         tables = "main and per-round tables; the last round's tests appear in both and count twice"
-    m = comparison.family_size
+    m, margin = comparison.family_size, f"±{comparison.margin:g}"
     family = f"all {m} tests of this report" if m else "the tests of this report (none here)"
     return (
-        "- statistics over seeds, each row vs its group's reference: **Δ vs ref [95 % CI]** = "
-        "mean test acc − the reference's, in points, with the Welch–Satterthwaite 95 % "
-        "confidence interval; **p** = two-sided Welch t-test; **p (Holm)** = p adjusted by "
-        f"Holm–Bonferroni over {family} ({tables}, "
-        "one family); **g** = Hedges' g (pooled SD, small-sample corrected; positive = above "
-        "the reference). Blank where fewer than 2 seeds on a side or zero variance on both "
-        "sides (no estimate of the seed-to-seed spread)\n"
+        "- statistics over seeds, each row vs its group's reference (docs/science.md §9): rows "
+        "that share seeds with the reference are **paired by seed** (same dense model and data "
+        "split), Welch's test only where no seed is shared; **test (n)** names the test and the "
+        "pairs (or the smaller side) it had. **Δ vs ref [95 % CI]** = mean test acc − the "
+        "reference's, in points, with the 95 % confidence interval of that test; **p** = its "
+        "two-sided p; **Wilcoxon p** = signed-rank test of the pairs (shown from 6 pairs on: "
+        f"below, it cannot reach 0.05); **TOST p** = two one-sided tests of equivalence within "
+        f"{margin} points (compare.equivalence_margin); **p (Holm)**, **TOST p (Holm)** = "
+        f"adjusted by Holm–Bonferroni over {family} (difference tests and TOSTs of {tables}, "
+        "one family); **effect** = dz (mean difference / SD of the differences) when paired, "
+        "Hedges' g when not; **status**: higher / lower (p (Holm) < 0.05), "
+        f"equivalent within {margin} (TOST p (Holm) < 0.05), else inconclusive. Blank where "
+        "fewer than 2 seeds to test or no seed-to-seed spread\n"
     )
 
 

@@ -23,6 +23,7 @@ from studies.results.plots import (
     plot_max_lr_rounds,
 )
 from studies.results.runs import study_runs
+from studies.spec.model import CompareSection
 from trainables.query import metric_history
 from trainables.runs import StudyRun
 
@@ -72,7 +73,15 @@ def build_comparison(
         except UsageError as err:
             raise UsageError(f"--oracle: {err}") from err
         oracle_trials = _runs(source, oracle_record, "--oracle: ")
-    return compare(trials, oracle_trials, fetch=source.history(record)), trials, oracle_trials
+    margin = equivalence_margin(record.spec)
+    comparison = compare(trials, oracle_trials, fetch=source.history(record), margin=margin)
+    return comparison, trials, oracle_trials
+
+
+def equivalence_margin(spec: dict[str, Any]) -> float:
+    """The study's compare.equivalence_margin; records written before the [compare] section
+    existed have none and get the default."""
+    return CompareSection.model_validate(spec.get("compare", {})).equivalence_margin
 
 
 def run_compare(

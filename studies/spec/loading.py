@@ -280,7 +280,7 @@ def _section_at(loc: list[str | int]) -> type[BaseModel] | None:
 
 # Fields that do not change what a study computes: where it runs and is recorded, how fast.
 _NOT_SCIENCE = {
-    "": {"name", "description", "resources", "tracking", "storage", "ray"},
+    "": {"name", "description", "compare", "resources", "tracking", "storage", "ray"},
     "dataset": {"root", "download"},
     "search": {"concurrency", "max_failures"},
 }

@@ -127,6 +127,16 @@ class OracleSection(Section):
     high: PosFloat = 0.5
 
 
+DEFAULT_EQUIVALENCE_MARGIN = 0.5  # points of accuracy (docs/science.md §9)
+
+
+class CompareSection(Section):
+    """How `compare` judges results (docs/science.md §9). It changes no trial, so it is not
+    part of the spec hash, and records written before it existed read back with the default."""
+
+    equivalence_margin: PosFloat = DEFAULT_EQUIVALENCE_MARGIN  # TOST's ±m, in points
+
+
 class ResourcesSection(Section):
     cpu: PosFloat = 1.0
     gpu: NonNegFloat = 0.0
@@ -165,6 +175,7 @@ class StudySpec(Section):
     retrain: RetrainSection = RetrainSection()
     search: SearchSection = SearchSection()
     oracle: OracleSection = OracleSection()
+    compare: CompareSection = CompareSection()
     resources: ResourcesSection = ResourcesSection()
     tracking: TrackingSection = TrackingSection()
     storage: StorageSection = StorageSection()
