@@ -19,7 +19,7 @@ name = "smallcnn"
 [dataset]
 name = "digits"
 [pretrain]
-epochs = 1
+epochs = 2
 [pruning]
 methods = ["l1"]
 ratio = [0.5]

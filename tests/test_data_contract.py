@@ -195,3 +195,28 @@ def test_split_and_batches_identical_across_processes() -> None:
         [sys.executable, "-c", _CHILD], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == here.hexdigest()
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist1d", "mnist1d-hard", "synthetic"])
+@pytest.mark.parametrize("batch_size", [1, 64, 128])
+def test_nominal_steps_per_epoch_match_the_loaded_data(
+    name: str, batch_size: int, bundles: dict[str, DataBundle]
+) -> None:
+    """`plan` and the spec checks count steps per epoch without data: for the data sets that
+    are not on disk the count equals the loaded bundle's (the on-disk ones are checked by
+    size: CIFAR's real files are not here, only small fakes)."""
+    from pruning.data.info import nominal_steps_per_epoch
+
+    spe = nominal_steps_per_epoch(name, None, 0.1, batch_size)
+    assert spe == bundles[name].steps_per_epoch(batch_size)
+
+
+def test_nominal_steps_per_epoch_of_an_imagefolder_counts_its_files(
+    roots: dict[str, Path], bundles: dict[str, DataBundle]
+) -> None:
+    """An ImageFolder ships its val split, so all train/ files are training examples."""
+    from pruning.data.info import nominal_steps_per_epoch
+
+    spe = nominal_steps_per_epoch("imagefolder", roots["imagefolder"], 0.1, 4)
+    assert spe == bundles["imagefolder"].steps_per_epoch(4)
+    assert nominal_steps_per_epoch("imagefolder", None, 0.1, 4) is None

@@ -25,10 +25,16 @@ def _spec(**sections: dict) -> StudySpec:
         "model": {"name": "resnet20"},
         "dataset": {"name": "mnist1d"},
         "pretrain": {"epochs": 10},
-        "pruning": {"methods": ["l1"], "ratio": {"low": 0.3, "high": 0.9}},
+        # Iterative: scyc's peak follows the rounds (refused for one-shot pruning).
+        "pruning": {
+            "methods": ["l1"],
+            "ratio": {"low": 0.3, "high": 0.9},
+            "schedule": "iterative",
+            "rounds": 2,
+        },
         "retrain": {
             "schedules": ["ft", "scyc", "clr"],
-            "epochs": [4],
+            "epochs": [10],  # slr's warm-up is int(0.1 · E) epochs: empty below 10
             "max_lr": {"low": 0.01, "high": 0.3},
         },
         "search": {"sampler": "random", "trials": 30},
@@ -97,7 +103,7 @@ def test_single_values_are_constants_not_suggestions():
     )
     for params, constants in _ask_many(spec, 5):
         assert set(params) == {"ratio"}
-        assert constants == {"schedule": "clr", "max_lr": 0.05, "method": "l1", "epochs": 4,
+        assert constants == {"schedule": "clr", "max_lr": 0.05, "method": "l1", "epochs": 10,
                              "start": "pruned", "seed": 3}  # fmt: skip
         assert params["ratio"] in (0.5, 0.7)
 

@@ -170,7 +170,8 @@ BAD = [
         "retrain.schedule_params.clrr",
         "clr",
     ),
-    ("max-lr-only-scyc", BASE, {"retrain.schedules": ["scyc"]}, "retrain.max_lr", "clr"),
+    ("max-lr-only-ft", BASE, {"retrain.schedules": ["ft"]}, "retrain.max_lr", "clr"),
+    ("scyc-one-shot", BASE, {"retrain.schedules": ["scyc"]}, "retrain.schedules[0]", "iterative"),
     ("tracking-scheme", BASE + '[tracking]\nuri = "ftp://x/y"\n', {}, "tracking.uri", "sqlite"),
     (
         "storage-scheme",
@@ -330,7 +331,7 @@ def test_spec_hash_is_stable_and_ignores_paths():
     assert len(h) == 16 and h == spec_hash(load_spec("quickstart")) == spec_hash(b)
     assert spec_hash(resolve(a, workdir="/tmp/x", tracking_uri="http://127.0.0.1:1")) == h
     assert spec_hash(resolve(a, workdir="/tmp/y", storage_url="journal:/tmp/j.log")) == h
-    assert spec_hash(load_spec("quickstart", {"retrain.epochs": [4]})) != h
+    assert spec_hash(load_spec("quickstart", {"retrain.epochs": [9]})) != h
     assert spec_hash(load_spec("quickstart", {"search.seeds": [0, 1]})) != h
 
 

@@ -41,5 +41,10 @@ def log_trial_artifacts(
         run.log_artifact(str(path), "model")
 
 
-def round_schedules(tc: TrialConfig, bundle: DataBundle) -> list[Schedule]:
-    return [tc.schedule_for_round(bundle, k) for k in range(tc.first_round, tc.rounds + 1)]
+def round_schedules(
+    tc: TrialConfig, bundle: DataBundle, reports: list[dict[str, Any]]
+) -> list[Schedule]:
+    """The schedules the trial's rounds ran, each built from the reports of the rounds before."""
+    return [
+        tc.schedule_for_round(bundle, k, reports) for k in range(tc.first_round, tc.rounds + 1)
+    ]

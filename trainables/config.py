@@ -6,11 +6,13 @@ science code understands, so that trial.py reads like the protocol it runs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pruning.data import DataBundle
-from pruning.schedules import Schedule, build_schedule
+from pruning.methods import removed_fractions
+from pruning.schedules import SCHEDULES, Schedule, build_schedule
 from pruning.train import TrainConfig
 from trainables.keys import Role, Tag
 from trainables.recipe import PRUNED, start_schedule_params
@@ -124,8 +126,11 @@ class TrialConfig:
     def retrain_batch_size(self) -> int:
         return int(self.spec["retrain"]["batch_size"])
 
-    def schedule_for_round(self, bundle: DataBundle, round_index: int) -> Schedule:
-        """The retraining schedule of one round; scyc takes its peak from the round index."""
+    def schedule_for_round(
+        self, bundle: DataBundle, round_index: int, reports: Sequence[Mapping[str, Any]] = ()
+    ) -> Schedule:
+        """The retraining schedule of one round; a per-round peak (S-Cyc) follows the sparsity
+        the rounds so far reached (`reports`, the trial's pruning reports in round order)."""
         spe = bundle.steps_per_epoch(self.retrain_batch_size)
         return round_schedule(
             self.spec,
@@ -136,6 +141,7 @@ class TrialConfig:
             round_index,
             spe,
             self.start,
+            removed=removed_fractions(reports),
         )
 
     def retrain_config(self, device: str) -> TrainConfig:
@@ -199,19 +205,19 @@ def round_schedule(
     round_index: int,
     steps_per_epoch: int,
     start: str = PRUNED,
+    removed: Sequence[float] | None = None,
 ) -> Schedule:
     """How a trial builds the retraining schedule of round `round_index`: the spec's fixed
-    params for the schedule, the sampled max LR, for scyc the round and per-round ratio its
-    peak follows, and what the retraining start implies (lrw rewinds its LR with the weights)."""
+    params for the schedule, the sampled max LR, what the retraining start implies (lrw
+    rewinds its LR with the weights), and for a per-round peak (S-Cyc) the round and the
+    fraction of weights the rounds removed (`removed`; None: the nominal per-round ratio)."""
     params = dict(spec["retrain"]["schedule_params"].get(schedule, {}))
     if start != PRUNED:
         total = int(spec["pretrain"]["epochs"])
         params |= start_schedule_params(schedule, start, total, epochs)
     if max_lr is not None:
         params["max_lr"] = max_lr
-    if schedule == "scyc":
-        params.setdefault("round_index", round_index)
-        params.setdefault("round_ratio", ratio or 0.0)
+    params |= SCHEDULES.get(schedule).round_params(params, round_index, removed, ratio)
     return build_schedule(schedule, epochs=epochs, steps_per_epoch=steps_per_epoch, **params)
 
 

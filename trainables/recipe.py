@@ -104,8 +104,11 @@ def snapshot_epochs(spec: dict[str, Any], *, needs_previous_weights: bool) -> li
 
 def start_schedule_params(schedule: str, start: str, pretrain_epochs: int, budget: int) -> dict:
     """Schedule params a start implies: LR rewinding replays the original run from the epoch
-    the weights were rewound to (Renda et al.: rewind weights and LR together)."""
+    the weights were rewound to (Renda et al.: rewind weights and LR together; a budget other
+    than T − K replays that segment compressed, docs/science.md §2)."""
+    from pruning.schedules import SCHEDULES  # torch-free; imported late to keep this light
+
     epoch = rewind_epoch(start, pretrain_epochs, budget)
-    if schedule == "lrw" and epoch is not None:
+    if SCHEDULES.get(schedule).replays_pretraining and epoch is not None:
         return {"start_epoch": epoch}
     return {}

@@ -104,7 +104,7 @@ def _run_rounds(
             # Bests are per round: carried over, they would come from the least sparse round
             # and sit next to the final sparsity.
             state.new_round()
-        schedule = tc.schedule_for_round(rr.bundle, round_index)
+        schedule = tc.schedule_for_round(rr.bundle, round_index, state.reports)
         if state.epoch < schedule.epochs and not state.diverged:
             cfg = tc.retrain_config(rr.device)
             offset = (state.round - 1) * tc.epochs
@@ -134,7 +134,7 @@ def _finish(rr: RoundRun, run: TrialRun, model: torch.nn.Module, masks: Masks) -
         "previous_weights": state.previous_weights,
     }
     store.write(key, serialise(save_checkpoint, model=model.cpu(), masks=masks, extra=extra))
-    schedules = artifacts.round_schedules(tc, rr.bundle)
+    schedules = artifacts.round_schedules(tc, rr.bundle, state.reports)
     artifacts.log_trial_artifacts(run, tc, model, masks, state.reports, schedules)
     close_trial(run, state, {Tag.FINAL_CHECKPOINT: store.location(key)})
 

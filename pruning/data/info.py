@@ -53,6 +53,35 @@ def describe(
     return info
 
 
+# Training examples before the validation split, as the loaders produce them (checked by
+# tests/test_data_contract.py against the real loaders): what `plan` and the spec checks need to
+# know how many optimizer steps an epoch has without reading any data.
+NOMINAL_TRAIN_SIZE = {
+    "cifar10": 50_000,
+    "cifar100": 50_000,
+    "digits": 1_438,
+    "mnist1d": 4_000,
+    "mnist1d-hard": 4_000,
+    "synthetic": 512,
+}
+
+
+def nominal_steps_per_epoch(
+    name: str, root: str | Path | None, val_fraction: float, batch_size: int
+) -> int | None:
+    """Optimizer steps per epoch of a training split, from the data set's size less a
+    `val_fraction` validation split (stratified per class, so off by a few examples at most);
+    None where the size is unknown without reading the data (an ImageFolder not found)."""
+    size = NOMINAL_TRAIN_SIZE.get(name)
+    if size is not None:
+        size -= round(size * val_fraction)
+    elif name == "imagefolder" and root and (Path(root) / "train").is_dir():
+        size = sum(1 for f in (Path(root) / "train").rglob("*") if f.is_file())
+    if not size:
+        return None
+    return -(-size // batch_size)
+
+
 def check_available(name: str, root: str | Path | None, *, download: bool = False) -> None:
     """Raise a one-line ValueError if an on-disk data set is not where the spec says."""
     if name in _CIFAR_FILES:

@@ -25,7 +25,7 @@ from pruning.methods.configs import (
     resolve_config,
 )
 from pruning.methods.replay import replay_pruning
-from pruning.methods.report import PruneContext, PruneReport, PruneTarget
+from pruning.methods.report import PruneContext, PruneReport, PruneTarget, removed_fractions
 from pruning.methods.structured import CRITERIA as STRUCTURED_CRITERIA
 from pruning.methods.structured import prune_structured
 from pruning.methods.unstructured import CRITERIA as UNSTRUCTURED_CRITERIA
@@ -90,6 +90,7 @@ __all__ = [
     "is_structured",
     "needs_previous_weights",
     "prune",
+    "removed_fractions",
     "replay_pruning",
     "resolve_config",
 ]

@@ -8,7 +8,7 @@ only removes still-alive weights, so the two differ by design and both are worth
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -164,3 +164,20 @@ class PruneReport:
         out["macs_removed"] = self.macs_removed
         out["params_removed"] = self.params_removed
         return out
+
+
+def removed_fractions(reports: Sequence[Mapping[str, Any]]) -> list[float]:
+    """The fraction of the dense model's conv + linear weights removed (or zeroed) after each
+    round, from the rounds' reports (`PruneReport.to_dict()`), in round order.
+
+    Each round's `sparsity_after` is relative to the weights it started from where it removed
+    channels (structured) and to the dense model where it masked (unstructured); the ratio
+    (1 − after) / (1 − before) is the fraction of its input weights a round kept either way, so
+    the product over rounds is the fraction of the dense weights still there. This is S-Cyc's
+    x (docs/science.md §2), from what each round actually reached."""
+    kept, out = 1.0, []
+    for report in reports:
+        before, after = float(report["sparsity_before"]), float(report["sparsity_after"])
+        kept *= (1.0 - after) / (1.0 - before) if before < 1.0 else 0.0
+        out.append(min(max(1.0 - kept, 0.0), 1.0))
+    return out

@@ -154,6 +154,19 @@ class Schedule(ABC):
                 "valid: params or a run length under which the peak phase holds a step"
             )
 
+    @classmethod
+    def round_params(
+        cls,
+        params: dict[str, Any],
+        round_index: int,
+        removed: Sequence[float] | None,
+        ratio: float | None,
+    ) -> dict[str, Any]:
+        """Params a round of iterative pruning sets (per_round_peak schedules): round k's index
+        and the pruning progress, `removed[i]` = fraction of the dense weights removed after
+        round i + 1 (None where unknown: then the nominal per-round `ratio`). {} by default."""
+        return {}
+
     def lr(self, step: int) -> float:
         """The learning rate to set before optimizer step `step` (0-based, global over epochs)."""
         return self._get_lr(self._check_step(step))

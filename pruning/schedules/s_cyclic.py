@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pruning.schedules.base import check_int, check_positive, check_range
 from pruning.schedules.cycle import CycleSchedule
@@ -171,3 +172,24 @@ class SCyclic(CycleSchedule):
     @property
     def max_lr(self) -> float:
         return self._max_lr
+
+    # Set by every round of a study from what the rounds reached; not a study-file param.
+    ROUND_SET = ("round_index", "round_ratio", "sparsity")
+
+    @classmethod
+    def round_params(
+        cls,
+        params: dict[str, Any],
+        round_index: int,
+        removed: Sequence[float] | None,
+        ratio: float | None,
+    ) -> dict[str, Any]:
+        """Round k's index and x: the fraction of the dense weights removed by round k − lag,
+        as the rounds actually reached it (structured configs included); without reports,
+        x_k = 1 − (1 − ratio)^(k − lag) from the nominal per-round ratio."""
+        if removed is None:
+            return {"round_index": round_index, "round_ratio": ratio or 0.0}
+        lag = params.get("lag", 1)
+        done = round_index - lag if isinstance(lag, int) and not isinstance(lag, bool) else 0
+        x = removed[done - 1] if 1 <= done <= len(removed) else 0.0
+        return {"round_index": round_index, "sparsity": x}

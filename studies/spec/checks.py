@@ -86,7 +86,11 @@ def _pretrain(spec: StudySpec) -> None:
     recipe = spec.pretrain
     # The dense run sets the peak through max_lr (trainables/dense_cache.py): scyc has none,
     # and lrw would need an earlier run to replay.
-    usable = [n for n in SCHEDULES.names() if derived.peak_param(n) is not None and n != "lrw"]
+    usable = [
+        n
+        for n in SCHEDULES.names()
+        if derived.peak_param(n) is not None and not SCHEDULES.get(n).replays_pretraining
+    ]
     if recipe.schedule not in usable:
         raise invalid(
             f"{recipe.schedule} cannot train a dense model",
@@ -95,10 +99,11 @@ def _pretrain(spec: StudySpec) -> None:
         )
     params = recipe_facts.pretrain_schedule_params(recipe.model_dump())
     where = "pretrain.schedule_params" if recipe.schedule_params else "pretrain"
+    spe, _ = derived.steps_per_epoch(spec, "pretrain")
     try:
-        build_schedule(recipe.schedule, epochs=recipe.epochs, steps_per_epoch=1, **params)
+        build_schedule(recipe.schedule, epochs=recipe.epochs, steps_per_epoch=spe, **params)
     except ValueError as err:
-        raise invalid(str(err), "", path=where) from None
+        raise invalid(f"{err} (pretrain.epochs = {recipe.epochs})", "", path=where) from None
     for section in ("pretrain", "retrain"):
         part = getattr(spec, section)
         if part.nesterov and part.momentum == 0:
@@ -194,8 +199,10 @@ def _retrain(spec: StudySpec) -> None:
                 raise invalid(
                     f"unknown parameter {key!r} of {name}", ", ".join(valid), path=f"{where}.{key}"
                 )
-    if "lrw" in r.schedules:
-        _lrw_replays_pretraining(spec)
+    for name in r.schedules:
+        if derived.schedule_class(name).replays_pretraining:
+            _lrw_replays_pretraining(spec, name)
+    _per_round_peaks(spec)
     _starts(spec)
     if r.max_lr is not None and not derived.schedules_with_max_lr(spec):
         takes = [n for n in SCHEDULES.names() if derived.peak_param(n) is not None]
@@ -233,49 +240,83 @@ def _starts(spec: StudySpec) -> None:
         )
 
 
-def _lrw_replays_pretraining(spec: StudySpec) -> None:
+def _per_round_peaks(spec: StudySpec) -> None:
+    """A peak that follows the pruning progress (S-Cyc) needs rounds to follow, and the round
+    sets it: the study file may not pin what each round computes."""
+    for i, name in enumerate(spec.retrain.schedules):
+        cls = derived.schedule_class(name)
+        if not cls.per_round_peak:
+            continue
+        if derived.rounds(spec) < 2:
+            raise invalid(
+                f"{name}'s peak follows the fraction of weights pruned in earlier rounds, which "
+                "one-shot pruning does not have (S-Cyc is defined for iterative pruning)",
+                "pruning.schedule = 'iterative' with rounds >= 2, or drop " + name,
+                path=f"retrain.schedules[{i}]",
+            )
+        pinned = [
+            k
+            for k in getattr(cls, "ROUND_SET", ())
+            if k in spec.retrain.schedule_params.get(name, {})
+        ]
+        if pinned:
+            raise invalid(
+                f"{pinned[0]} is set by every round from the sparsity the rounds reached",
+                f"remove it; {name}'s other params (e.g. offset, alpha, beta, lag)",
+                path=f"retrain.schedule_params.{name}.{pinned[0]}",
+            )
+
+
+def _lrw_replays_pretraining(spec: StudySpec, name: str) -> None:
     if spec.pretrain.schedule != "step":
         raise invalid(
-            f"lrw replays the pretraining schedule, which must be 'step' (pretrain.schedule "
+            f"{name} replays the pretraining schedule, which must be 'step' (pretrain.schedule "
             f"is {spec.pretrain.schedule!r})",
-            "pretrain.schedule = 'step', or drop lrw",
+            f"pretrain.schedule = 'step', or drop {name}",
             path="retrain.schedules",
         )
     expected = derived.lrw_params(spec)
-    params = spec.retrain.schedule_params.get("lrw", {})
+    params = spec.retrain.schedule_params.get(name, {})
     longest = max(spec.retrain.epochs)
-    if longest > spec.pretrain.epochs:
+    if longest > spec.pretrain.epochs and any(
+        recipe_facts.parse_start(s)[0] == recipe_facts.PRUNED for s in spec.retrain.start
+    ):
         raise invalid(
-            f"lrw cannot replay the last {longest} epochs of a {spec.pretrain.epochs}-epoch "
+            f"{name} cannot replay the last {longest} epochs of a {spec.pretrain.epochs}-epoch "
             "pretraining run",
-            f"budgets <= pretrain.epochs ({spec.pretrain.epochs}), or drop lrw",
+            f"budgets <= pretrain.epochs ({spec.pretrain.epochs}), or drop {name}",
             path="retrain.epochs",
         )
     for key in expected:
         if key in params and params[key] != expected[key]:
             raise invalid(
-                f"{params[key]!r} does not match the pretraining run; lrw replays it",
+                f"{params[key]!r} does not match the pretraining run; {name} replays it",
                 f"{expected[key]!r} (from pretrain.epochs, pretrain.lr, pretrain.milestones)",
-                path=f"retrain.schedule_params.lrw.{key}",
+                path=f"retrain.schedule_params.{name}.{key}",
             )
 
 
 def _build_every_variant(spec: StudySpec, name: str) -> None:
     """Build `name` for every budget and max-LR end the study can sample, as a trial would."""
     params = dict(spec.retrain.schedule_params.get(name, {}))
-    if name == "lrw":  # built as the trials build it: a replay of the pretraining run
+    if derived.schedule_class(name).replays_pretraining:  # as the trials build it
         params = {**derived.lrw_params(spec), **params}
     lrs: list[float | None] = [None]
     if name in derived.schedules_with_max_lr(spec):
         lrs = list(derived.max_lr_values(spec))
     where = f"retrain.schedule_params.{name}" if params else "retrain.epochs"
+    spe, _ = derived.steps_per_epoch(spec)
     for epochs, lr, start in itertools.product(spec.retrain.epochs, lrs, spec.retrain.start):
         extra = {} if lr is None else {"max_lr": lr}
         extra |= recipe_facts.start_schedule_params(name, start, spec.pretrain.epochs, epochs)
         try:
-            build_schedule(name, epochs=epochs, steps_per_epoch=1, **params, **extra)
+            build_schedule(name, epochs=epochs, steps_per_epoch=spe, **params, **extra)
         except ValueError as err:
-            raise invalid(f"{err} (epochs = {epochs}, start = {start})", "", path=where) from None
+            raise invalid(
+                f"{err} (retrain.epochs = {epochs}, start = {start}, {spe} steps per epoch)",
+                "",
+                path=where,
+            ) from None
 
 
 def _search(spec: StudySpec) -> None:

@@ -26,6 +26,22 @@ def peak_param(schedule: str) -> str | None:
     return schedule_class(schedule).peak_param
 
 
+# Steps per epoch assumed where the data set's size is unknown without reading it (an
+# ImageFolder not yet on this machine): a CIFAR-sized epoch at batch 64.
+UNKNOWN_STEPS_PER_EPOCH = 782
+
+
+def steps_per_epoch(spec: StudySpec, section: str = "retrain") -> tuple[int, bool]:
+    """(optimizer steps per epoch of `section`'s batch size, whether that count is known from
+    the data set's size) — what the schedules are checked and planned at."""
+    from pruning.data.info import nominal_steps_per_epoch
+
+    data = spec.dataset
+    batch = getattr(spec, section).batch_size
+    spe = nominal_steps_per_epoch(data.name, data.root or None, data.val_fraction, batch)
+    return (UNKNOWN_STEPS_PER_EPOCH, False) if spe is None else (spe, True)
+
+
 def schedules_with_max_lr(spec: StudySpec) -> list[str]:
     """The study's schedules for which `retrain.max_lr` is sampled: those with a free peak LR
     (not scyc, which computes its own; not ft/lrw, whose LRs the original recipe defines) whose

@@ -18,7 +18,7 @@ widths = [4, 8, 16]      # a narrow 1-D ResNet-56: the config's layer ids, littl
 [dataset]
 name = "mnist1d"
 [pretrain]
-epochs = 1
+epochs = 2  # one epoch would drop the LR at epoch round(0.5) = 0: refused
 lr = 0.05
 [pruning]
 methods = ["l1"]
