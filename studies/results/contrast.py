@@ -9,7 +9,6 @@ Hedges' g. Seeds only one arm has are left out of a paired comparison and counte
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -104,8 +103,3 @@ def contrast(
 
 def _values(arm: Mapping[Any, float]) -> np.ndarray:
     return np.array([arm[s] for s in sorted(arm)], float)
-
-
-def testable(c: Contrast) -> bool:
-    """Whether the difference test ran (≥ 2 values that vary); NaN p otherwise."""
-    return not math.isnan(c.p)
