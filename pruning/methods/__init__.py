@@ -27,7 +27,7 @@ from pruning.methods.configs import (
 from pruning.methods.replay import replay_pruning
 from pruning.methods.report import PruneContext, PruneReport, PruneTarget, removed_fractions
 from pruning.methods.structured import CRITERIA as STRUCTURED_CRITERIA
-from pruning.methods.structured import prune_structured
+from pruning.methods.structured import GLOBAL_THRESHOLD, prune_structured
 from pruning.methods.unstructured import CRITERIA as UNSTRUCTURED_CRITERIA
 from pruning.methods.unstructured import (
     NEEDS_PREVIOUS_WEIGHTS,
@@ -69,6 +69,13 @@ def needs_previous_weights(method: str) -> bool:
     return method in NEEDS_PREVIOUS_WEIGHTS
 
 
+def ranks_globally(method: str) -> bool:
+    """True for methods with one threshold over all layers (slimming, every unstructured
+    method): they take one uniform ratio, and where they cut follows the trained weights."""
+    METHODS.get(method)
+    return method in GLOBAL_THRESHOLD or method in UNSTRUCTURED
+
+
 def is_structured(method: str) -> bool:
     """True for methods that remove channels (the model's shapes change)."""
     METHODS.get(method)
@@ -90,6 +97,7 @@ __all__ = [
     "is_structured",
     "needs_previous_weights",
     "prune",
+    "ranks_globally",
     "removed_fractions",
     "replay_pruning",
     "resolve_config",

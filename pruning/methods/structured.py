@@ -39,6 +39,9 @@ from pruning.methods.report import PruneContext, PruneReport, PruneTarget
 from pruning.models.vgg_cifar import CONFIGS as VGG_WIDTHS
 
 CRITERIA = ("l1", "l2", "random", "taylor", "slimming")
+# One threshold over every layer: the per-layer widths follow the trained weights, and the
+# criterion takes a uniform ratio only (no per-stage ratios, no named config).
+GLOBAL_THRESHOLD = frozenset({"slimming"})
 
 
 def keep_count(channels: int, ratio: float) -> int:

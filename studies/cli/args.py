@@ -34,6 +34,8 @@ def parse_scalar(raw: str) -> object:
             return cast(raw)
         except ValueError:
             pass
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":  # '"init"' as TOML writes it
+        return raw[1:-1]
     if raw.startswith("[") and raw.endswith("]"):
         inner = raw[1:-1].strip()
         return [parse_scalar(x.strip()) for x in inner.split(",")] if inner else []

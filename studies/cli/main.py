@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import NoReturn
 
-from studies.cli import compare, inspect, study
+from studies.cli import compare, inspect, plan, study
 from studies.errors import UsageError
 from studies.ray_session import set_loopback_env
 
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_commands(sub)
     compare.add_commands(sub)
     inspect.add_commands(sub)
+    plan.add_commands(sub)
     return parser
 
 

@@ -110,6 +110,10 @@ def cmd_run(args: argparse.Namespace, *, oracle: bool = False) -> int:
         print(f"prunetune: {stop}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if args.dry_run:
+        from studies.cli.plan import format_plan
+        from studies.spec.arms import plan_study
+
+        print(format_plan(plan_study(spec).to_dict()))
         print(f"study {spec.name!r}: spec valid, preflight passed (nothing started)")
         return 0
     _print_summary(spec.name, spec.storage.workdir, frame)

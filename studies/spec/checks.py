@@ -119,7 +119,12 @@ def _pruning(spec: StudySpec) -> None:
 
 def _pruning_amount(spec: StudySpec) -> None:
     """Ratio or configs (not both, not neither), configs that fit the model and the methods."""
-    from pruning.methods import STRUCTURED, configs_for, resolve_config  # torch: see above
+    from pruning.methods import (  # torch: see above
+        STRUCTURED,
+        configs_for,
+        ranks_globally,
+        resolve_config,
+    )
 
     p = spec.pruning
     if p.configs and p.ratio is not None:
@@ -146,7 +151,7 @@ def _pruning_amount(spec: StudySpec) -> None:
             ) from None
     if p.configs:
         # Slimming and the unstructured methods rank globally: they take one uniform ratio.
-        by_config = [m for m in STRUCTURED if m != "slimming"]
+        by_config = [m for m in STRUCTURED if not ranks_globally(m)]
         for i, method in enumerate(p.methods):
             if method not in by_config:
                 raise invalid(
