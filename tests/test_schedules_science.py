@@ -253,3 +253,27 @@ def test_lrw_budget_other_than_t_minus_k_compresses_the_replayed_segment() -> No
     for bad in (160, 161):
         with pytest.raises(ValueError, match="start_epoch"):
             build_schedule("lrw", epochs=4, steps_per_epoch=1, start_epoch=bad)
+
+
+def test_scyc_round_params_take_x_from_what_the_rounds_removed() -> None:
+    """A study's round k sets scyc's x to the fraction removed by round k − lag (from the
+    trials' pruning reports), not to the nominal per-round ratio; x = 0 before the lag."""
+    from pruning.schedules.s_cyclic import SCyclic
+
+    removed = [0.3, 0.55, 0.7]
+    assert SCyclic.round_params({}, 1, removed, None) == {"round_index": 1, "sparsity": 0.0}
+    assert SCyclic.round_params({}, 3, removed, None)["sparsity"] == 0.55
+    assert SCyclic.round_params({"lag": 0}, 3, removed, None)["sparsity"] == 0.7
+    nominal = SCyclic.round_params({}, 3, None, 0.2)
+    assert nominal == {"round_index": 3, "round_ratio": 0.2}
+    built = build_schedule("scyc", epochs=10, steps_per_epoch=10, round_index=3, sparsity=0.55)
+    assert built.max_lr == pytest.approx(scyc_max_lr(3, 0.0, sparsity=0.55))
+
+
+def test_s_curve_survives_huge_exponents() -> None:
+    """β = 1e6 makes x^β and (1 − x)^β underflow to 0; the logistic form still answers."""
+    from pruning.schedules.s_cyclic import s_curve
+
+    assert s_curve(0.5, 1e6) == 0.5
+    assert s_curve(0.4, 1e6) == 0.0 and s_curve(0.6, 1e6) == 1.0
+    assert s_curve(0.3, 5.0) == pytest.approx(0.3**5 / (0.3**5 + 0.7**5), rel=1e-12)

@@ -182,3 +182,21 @@ def test_bad_masks_and_structured_on_masks() -> None:
     _, report = prune(vgg(), "magnitude", PruneTarget(ratio=0.5), ctx())
     with pytest.raises(ValueError, match="cannot prune a model that carries unstructured masks"):
         prune(vgg(), "l1", PruneTarget(ratio=0.5), ctx(report.masks))
+
+
+def test_removed_fractions_compound_rounds_of_either_kind() -> None:
+    """Unstructured reports are relative to the dense model, structured ones to the round's
+    input; removed_fractions gives the fraction of the dense weights gone after each round."""
+    from pruning.methods import removed_fractions
+
+    masked = [
+        {"sparsity_before": 0.0, "sparsity_after": 0.2},
+        {"sparsity_before": 0.2, "sparsity_after": 0.36},
+    ]
+    cut = [
+        {"sparsity_before": 0.0, "sparsity_after": 0.2},
+        {"sparsity_before": 0.0, "sparsity_after": 0.2},
+    ]
+    assert removed_fractions(masked) == pytest.approx([0.2, 0.36])
+    assert removed_fractions(cut) == pytest.approx([0.2, 0.36])
+    assert removed_fractions([]) == []
