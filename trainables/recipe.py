@@ -22,8 +22,10 @@ def pretrain_schedule_params(pretrain: dict[str, Any]) -> dict[str, Any]:
     """The schedule params that make the pretraining recipe's schedule: `step` drops the
     recipe's LR at its milestones; any other schedule peaks at the recipe's LR; the section's
     `schedule_params` add the rest (e.g. SILO's in-round shape for clr)."""
+    from pruning.schedules import SCHEDULES  # torch-free; imported late to keep this light
+
     fixed = dict(pretrain["schedule_params"])
-    if pretrain["schedule"] == "step":
+    if "milestones" in SCHEDULES.get(pretrain["schedule"]).param_names():  # a step schedule
         return {
             **fixed,
             "base_lr": float(pretrain["lr"]),

@@ -85,8 +85,11 @@ def run_schedule(args: argparse.Namespace) -> int:
 
 def _scyc_round(args: argparse.Namespace) -> dict[str, Any]:
     """The params that place scyc in round K of R (validated like every schedule param)."""
-    if args.name != "scyc":
-        raise UsageError(f"schedule {args.name}: --round applies only to scyc")
+    if not SCHEDULES.get(args.name).per_round_peak:
+        raise UsageError(
+            f"schedule {args.name}: --round applies only to a schedule with a per-round peak "
+            f"({', '.join(_per_round())})"
+        )
     if args.rounds is not None and not 1 <= args.round <= args.rounds:
         raise UsageError(f"schedule scyc: --round must be in [1, --rounds={args.rounds}]")
     params: dict[str, Any] = {"round_index": args.round}
@@ -96,8 +99,11 @@ def _scyc_round(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _print_scyc_rounds(args: argparse.Namespace, params: dict[str, Any]) -> int:
-    if args.name != "scyc":
-        raise UsageError(f"schedule {args.name}: --rounds/--round-ratio apply only to scyc")
+    if not SCHEDULES.get(args.name).per_round_peak:
+        raise UsageError(
+            f"schedule {args.name}: --rounds/--round-ratio apply only to a schedule with a "
+            f"per-round peak ({', '.join(_per_round())})"
+        )
     if args.rounds is None or args.rounds <= 0:
         raise UsageError("schedule scyc: --rounds must be a positive integer")
     if args.round_ratio is None or not 0.0 <= args.round_ratio < 1.0:
@@ -113,6 +119,10 @@ def _print_scyc_rounds(args: argparse.Namespace, params: dict[str, Any]) -> int:
     sys.stdout.write("round,max_lr\n")
     sys.stdout.writelines(f"{k},{lr:.10g}\n" for k, lr in rows)
     return 0
+
+
+def _per_round() -> list[str]:
+    return [n for n in SCHEDULES.names() if SCHEDULES.get(n).per_round_peak]
 
 
 def _plot_schedule(schedule: Schedule, path: str) -> None:

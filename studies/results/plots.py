@@ -111,8 +111,8 @@ def _draw_trial_lr(ax: Axes, spec: dict[str, Any], best: Any, rounds: int, notes
     """The LR of one selected trial's schedule over all its rounds, built as the trial built it."""
     max_lr = None if pd.isna(best.max_lr) else float(best.max_lr)
     label = best.schedule + ("" if max_lr is None else f" (max LR {max_lr:.3g})")
-    if best.schedule_name == "scyc":
-        label += " (S-curve max LR per round)"
+    if SCHEDULES.get(best.schedule_name).per_round_peak:
+        label += " (max LR per round from the nominal ratio)"
     try:
         schedules = [
             round_schedule(
