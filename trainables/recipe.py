@@ -11,6 +11,8 @@ import hashlib
 import json
 from typing import Any
 
+from pruning.schedules import SCHEDULES
+
 
 def pretrain_milestones(pretrain: dict[str, Any]) -> list[int]:
     """The pretraining LR drops in epochs: the section's fractions of its epochs, rounded."""
@@ -22,8 +24,6 @@ def pretrain_schedule_params(pretrain: dict[str, Any]) -> dict[str, Any]:
     """The schedule params that make the pretraining recipe's schedule: `step` drops the
     recipe's LR at its milestones; any other schedule peaks at the recipe's LR; the section's
     `schedule_params` add the rest (e.g. SILO's in-round shape for clr)."""
-    from pruning.schedules import SCHEDULES  # torch-free; imported late to keep this light
-
     fixed = dict(pretrain["schedule_params"])
     if "milestones" in SCHEDULES.get(pretrain["schedule"]).param_names():  # a step schedule
         return {
@@ -108,8 +108,6 @@ def start_schedule_params(schedule: str, start: str, pretrain_epochs: int, budge
     """Schedule params a start implies: LR rewinding replays the original run from the epoch
     the weights were rewound to (Renda et al.: rewind weights and LR together; a budget other
     than T − K replays that segment compressed, docs/science.md §2)."""
-    from pruning.schedules import SCHEDULES  # torch-free; imported late to keep this light
-
     epoch = rewind_epoch(start, pretrain_epochs, budget)
     if SCHEDULES.get(schedule).replays_pretraining and epoch is not None:
         return {"start_epoch": epoch}

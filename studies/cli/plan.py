@@ -33,7 +33,7 @@ NO_DATA_ROOT = "(not read by plan)"
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from studies.spec.arms import plan_study
+    from studies.spec.arms import plan_study  # torch: loaded for this command only
 
     overrides = parse_assignments(args.set)
     spec = _load(args.source, overrides)
@@ -52,6 +52,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _load(source: str, overrides: dict[str, Any]):
+    # The spec pulls in pydantic and the registries: not for `prunetune --help`.
     from studies.errors import SpecError
     from studies.spec import load_spec
 
@@ -94,7 +95,9 @@ def _arm_header(arm: dict[str, Any]) -> str:
         peak = f"max LR searched in [{max_lr['low']:g}, {max_lr['high']:g}] (LRs at both ends)"
     elif max_lr is None:
         peaks = sorted({r["max_lr"] for r in arm["rounds"]})
-        fixed = f"{peaks[0]:.4g}" if len(peaks) == 1 else f"{peaks[0]:.4g}–{peaks[-1]:.4g} by round"
+        fixed = (
+            f"{peaks[0]:.4g}" if len(peaks) == 1 else f"{peaks[0]:.4g}–{peaks[-1]:.4g} by round"
+        )
         peak = f"max LR {fixed} (set by the schedule, not searched)"
     else:
         peak = f"max LR {max_lr:g}"

@@ -110,6 +110,7 @@ def cmd_run(args: argparse.Namespace, *, oracle: bool = False) -> int:
         print(f"prunetune: {stop}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if args.dry_run:
+        # torch-pruning surgery for the plan: only when a dry run prints it
         from studies.cli.plan import format_plan
         from studies.spec.arms import plan_study
 

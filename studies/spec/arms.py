@@ -20,8 +20,25 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import Any
 
+import torch
+
+from pruning.budget import scratch_b_epochs
+from pruning.data.info import describe
+from pruning.methods import (
+    PruneContext,
+    PruneTarget,
+    is_structured,
+    needs_previous_weights,
+    prune,
+    ranks_globally,
+    removed_fractions,
+)
+from pruning.models import build
+from pruning.schedules import Schedule, build_schedule
 from studies.spec import derived
 from studies.spec.model import StudySpec
+from trainables.config import round_schedule
+from trainables.recipe import pretrain_schedule_params
 
 
 @dataclass(frozen=True)
@@ -140,8 +157,6 @@ def _oracle_arms(spec: StudySpec, spe: int) -> list[ArmPlan]:
 def _baseline_arms(spec: StudySpec) -> list[ArmPlan]:
     """Scratch-E/B: the pruned architecture from fresh weights with the pretraining recipe for
     its epochs, or for int(T · MACs_dense / MACs_pruned) epochs (docs/science.md §2)."""
-    from trainables.recipe import pretrain_schedule_params
-
     spe, _ = derived.steps_per_epoch(spec, "pretrain")
     seeds, total = len(spec.search.seeds), spec.pretrain.epochs
     arms = []
@@ -151,13 +166,9 @@ def _baseline_arms(spec: StudySpec) -> list[ArmPlan]:
         reach = _reach(spec, target["method"], _target_key(target))
         epochs = total
         if baseline == "scratch-b":
-            from pruning.budget import scratch_b_epochs
-
             epochs = scratch_b_epochs(total, reach.macs_dense, reach.macs[-1])
         pre = {**spec.pretrain.model_dump(), "epochs": epochs}
         params = pretrain_schedule_params(pre)
-        from pruning.schedules import build_schedule
-
         schedule = build_schedule(
             spec.pretrain.schedule, epochs=epochs, steps_per_epoch=spe, **params
         )
@@ -193,8 +204,6 @@ def _arm(
     trials: int,
     trial_epochs: int,
 ) -> ArmPlan:
-    from trainables.config import round_schedule  # torch: the trials' own schedule builder
-
     reach = _reach(spec, target["method"], _target_key(target))
     ends = [max_lr["low"], max_lr["high"]] if isinstance(max_lr, dict) else [max_lr]
     ratio = target.get("ratio")
@@ -223,7 +232,7 @@ def _arm(
     )
 
 
-def _round(k: int, schedule: Any, sparsity: float) -> RoundPlan:
+def _round(k: int, schedule: Schedule, sparsity: float) -> RoundPlan:
     steps = schedule.probe_steps()
     return RoundPlan(
         round=k,
@@ -328,47 +337,22 @@ def _prune_rounds(
     include_fc: bool,
 ) -> Reach:
     """Prune an untrained model of the study's architecture `rounds` times, as the trials do."""
-    import torch
-
-    from pruning.data.info import describe
-    from pruning.methods import (
-        PruneContext,
-        PruneTarget,
-        is_structured,
-        needs_previous_weights,
-        prune,
-        ranks_globally,
-        removed_fractions,
-    )
-    from pruning.models import build
-
     torch.manual_seed(0)
     info = describe(dataset, root, image_size)
+    shape = info.shape
     net = build(
-        model_name,
-        info.num_classes,
-        info.shape[0],
-        info.shape[-1],
-        info.dims,
-        list(widths) if widths else None,
+        model_name, info.num_classes, shape[0], shape[-1], info.dims, list(widths or []) or None
     )
     masks, reports = None, []
     goal = PruneTarget(**{target[0]: target[1]})
-
-    def batches():
-        generator = torch.Generator().manual_seed(0)
-        for _ in range(2):
-            x = torch.randn((8, *info.shape), generator=generator)
-            yield x, torch.randint(0, info.num_classes, (8,), generator=generator)
-
     for k in range(1, rounds + 1):
         ctx = PruneContext.for_model(
             net,
-            shape=info.shape,
+            shape=shape,
             seed=k,
             masks=masks,
             include_fc=include_fc,
-            loss_batches=batches,
+            loss_batches=lambda: _random_batches(shape, info.num_classes),
             taylor_batches=2,
             previous_weights=dict(net.state_dict()) if needs_previous_weights(method) else None,
         )
@@ -384,3 +368,11 @@ def _prune_rounds(
         macs=[float(r["macs_after"]) for r in reports],
         exact=exact,
     )
+
+
+def _random_batches(shape: tuple[int, ...], classes: int):
+    """Two small random batches: what a data-driven criterion (taylor) ranks on in a plan."""
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(2):
+        x = torch.randn((8, *shape), generator=generator)
+        yield x, torch.randint(0, classes, (8,), generator=generator)

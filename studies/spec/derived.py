@@ -34,7 +34,7 @@ UNKNOWN_STEPS_PER_EPOCH = 782
 def steps_per_epoch(spec: StudySpec, section: str = "retrain") -> tuple[int, bool]:
     """(optimizer steps per epoch of `section`'s batch size, whether that count is known from
     the data set's size) — what the schedules are checked and planned at."""
-    from pruning.data.info import nominal_steps_per_epoch
+    from pruning.data.info import nominal_steps_per_epoch  # torch: not for listing or parsing
 
     data = spec.dataset
     batch = getattr(spec, section).batch_size
