@@ -36,10 +36,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from studies.spec.arms import plan_study  # torch: loaded for this command only
 
     overrides = parse_assignments(args.set)
-    spec = _load(args.source, overrides)
+    spec = load_for_plan(args.source, overrides)
     if args.oracle and spec.kind != "oracle":
         name = overrides.get("name", f"{spec.name}-oracle")
-        spec = _load(args.source, {**overrides, "kind": "oracle", "name": name})
+        spec = load_for_plan(args.source, {**overrides, "kind": "oracle", "name": name})
     try:
         plan = plan_study(spec)
     except ValueError as err:  # a combination only the surgery can refuse (e.g. a config)
@@ -51,7 +51,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(source: str, overrides: dict[str, Any]):
+def load_for_plan(source: str, overrides: dict[str, Any]):
+    """The spec of a study file or preset; a data set on disk needs no folder for a plan."""
     # The spec pulls in pydantic and the registries: not for `prunetune --help`.
     from studies.errors import SpecError
     from studies.spec import load_spec
