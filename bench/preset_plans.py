@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from studies.cli.plan import load_for_plan
 from studies.spec.arms import plan_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,20 +21,8 @@ PRESETS = sorted(p.stem for p in (ROOT / "studies" / "presets").glob("*.toml"))
 
 
 def summary(preset: str, oracle: bool = False) -> dict:
-    overrides: dict[str, object] = {"dataset.root": "(not read by plan)"}
-    spec = load_spec(preset, overrides)
-    if spec.dataset.name not in ("cifar10", "cifar100", "imagefolder"):
-        spec = load_spec(preset)
-    if oracle:
-        spec = load_spec(
-            preset,
-            {
-                **({} if spec.dataset.root == "" else overrides),
-                "kind": "oracle",
-                "name": f"{spec.name}-oracle",
-            },
-        )
-    plan = plan_study(spec).to_dict()
+    overrides: dict[str, object] = {"kind": "oracle", "name": f"{preset}-oracle"} if oracle else {}
+    plan = plan_study(load_for_plan(preset, overrides)).to_dict()
     return {
         "study": plan["study"],
         "kind": plan["kind"],
