@@ -107,7 +107,7 @@ def trial_config(tmp_path: Path) -> Any:
                 "name": "evil",
                 "model": {"name": "smallcnn"},
                 "dataset": {"name": "digits"},
-                "pretrain": {"epochs": 1},
+                "pretrain": {"epochs": 2},
                 "pruning": {"methods": ["l1"], "ratio": [0.5]},
                 "retrain": {"schedules": ["clr"], "epochs": [1], "max_lr": [0.05]},
                 "search": {"sampler": "random", "trials": 1},

@@ -78,6 +78,45 @@ STUDY_CASES = [
         "dataset.root",
     ),
     ("unknown-override", GOOD, ["--set", "search.nope=1"], "search.nope"),
+    # Schedule params that would turn a schedule into another one (docs/science.md §2): refused
+    # from the file and from --set alike, before anything starts.
+    (
+        "decay-above-1",
+        GOOD
+        + '[retrain.schedule_params.clr]\nshape = "silo"\ndrop_epochs = []\ndrop_factors = []\n',
+        [
+            "--set",
+            "retrain.epochs=[4]",
+            "retrain.schedule_params.clr.drop_epochs=[2]",
+            "retrain.schedule_params.clr.drop_factors=[2.0]",
+        ],
+        "drop_factors",
+    ),
+    (
+        "warmup-divisor-below-1",
+        GOOD + "[retrain.schedule_params.clr]\ndiv_factor = 0.5\n",
+        [],
+        "div_factor",
+    ),
+    (
+        "initial-lr-above-peak",
+        GOOD,
+        ["--set", "retrain.schedule_params.clr.shape=silo", "retrain.schedule_params.clr.lr0=5.0"],
+        "lr0",
+    ),
+    (
+        "drops-collapse-in-a-short-round",
+        GOOD + '[retrain.schedule_params.clr]\nshape = "silo"\n',
+        [],
+        "ramp is empty",
+    ),
+    ("scyc-one-shot", GOOD, ["--set", "retrain.schedules=[scyc]"], "iterative"),
+    (
+        "lottery-ticket-compressed-away",
+        GOOD,
+        ["--set", "retrain.schedules=[lrw]", "retrain.start=[init]"],
+        "lrw: its replay",
+    ),
     ("override-no-equals", GOOD, ["--set", "search.trials"], "key=value"),
     (
         "unreachable-tracking",
