@@ -191,7 +191,7 @@ def test_training_leaves_the_callers_global_rng_alone() -> None:
     expected = torch.rand(3)
     model = tiny_model()
     torch.manual_seed(5)
-    train(model, FakeBundle(), _schedule(epochs=1), CFG)
+    train(model, FakeBundle(), _schedule(epochs=2), CFG)
     assert torch.equal(torch.rand(3), expected)
 
 
@@ -285,9 +285,9 @@ def test_user_errors_are_one_line_value_errors() -> None:
     with pytest.raises(ValueError, match="steps_per_epoch"):
         train(model, bundle, build_schedule("ft", epochs=1, steps_per_epoch=99), CFG)
     with pytest.raises(ValueError, match="masks"):
-        train(model, bundle, _schedule(epochs=1), CFG, masks={"nope": torch.ones(1)})
+        train(model, bundle, _schedule(epochs=2), CFG, masks={"nope": torch.ones(1)})
     with pytest.raises(ValueError, match="start_epoch"):
-        train(model, bundle, _schedule(epochs=1), CFG, start_epoch=2)
+        train(model, bundle, _schedule(epochs=2), CFG, start_epoch=3)
     for bad in ({"batch_size": 0}, {"eval_splits": ("dev",)}, {"nesterov": True, "momentum": 0}):
         with pytest.raises(ValueError, match="TrainConfig"):
             TrainConfig(**bad)  # type: ignore[arg-type]
