@@ -192,7 +192,7 @@ def instrumented_trial(config: dict[str, Any]) -> None:
             "trial_s": time.perf_counter() - started,
             "steps": {k: v for k, v in steps.items() if v > 0},
         }
-        with open(Path(config["study"]["workdir"]) / TIMERS_FILE, "a") as f:
+        with open(Path(config["study"].workdir) / TIMERS_FILE, "a") as f:
             f.write(json.dumps(line) + "\n")
 
 

@@ -227,19 +227,20 @@ def bare_worker(job_path: str) -> None:
     from pruning.checkpoint import load_checkpoint
     from pruning.methods import PruneContext, PruneTarget, prune
     from pruning.train import train
+    from studies.spec.contract import plan_of_record
     from trainables.config import round_schedule, train_config
     from trainables.data_cache import load_bundle
 
     job = json.loads(Path(job_path).read_text())
-    spec = job["spec"]
+    plan = plan_of_record(job["spec"])
     os.nice(job["nice"])  # Ray's trial workers run at RAY_worker_niceness (15)
     torch.set_num_threads(job["cpus"])  # what trial_device_and_threads() does with cpu=N
     t0 = time.perf_counter()
-    bundle = load_bundle(spec["dataset"])
+    bundle = load_bundle(plan.data)
     t1 = time.perf_counter()
     model = load_checkpoint(job["dense"]).model
     t2 = time.perf_counter()
-    batch = int(spec["retrain"]["batch_size"])
+    batch = plan.retrain.sgd.batch_size
     # The trial's pruning call (trainables/round_run.RoundRun.prune), round 1 of one.
     ctx = PruneContext.for_model(
         model,
@@ -247,14 +248,14 @@ def bare_worker(job_path: str) -> None:
         num_classes=bundle.num_classes,
         seed=SEED * 1000 + 1,
         masks=None,
-        include_fc=bool(spec["pruning"]["include_fc"]),
+        include_fc=plan.pruning.include_fc,
         previous_weights=None,
         loss_batches=lambda: bundle.train_batches(batch, epoch_seed=SEED, device="cpu"),
     )
     model, report = prune(model.cpu(), "l1", PruneTarget(ratio=job["ratio"]), ctx)
     t3 = time.perf_counter()
     schedule = round_schedule(
-        spec,
+        plan,
         "clr",
         job["epochs"],
         job["max_lr"],
@@ -262,7 +263,7 @@ def bare_worker(job_path: str) -> None:
         1,
         bundle.steps_per_epoch(batch),
     )
-    cfg = train_config(spec["retrain"], seed=SEED, device="cpu")
+    cfg = train_config(plan.retrain.sgd, seed=SEED, device="cpu")
     result = train(model, bundle, schedule, cfg, masks=report.masks)
     t4 = time.perf_counter()
     final = result.final
@@ -285,10 +286,10 @@ def bare_worker(job_path: str) -> None:
 def dense_file(workdir: Path, name: str) -> tuple[dict[str, Any], Path]:
     """The validated spec a study recorded and the dense model its trials load."""
     from studies.records import load_record
-    from trainables.recipe import recipe_key
+    from studies.spec.contract import plan_of_record
 
     spec = load_record(str(workdir), name).spec
-    path = workdir / "dense" / f"{recipe_key(spec, SEED)}.pt"
+    path = workdir / "dense" / f"{plan_of_record(spec).dense_key(SEED)}.pt"
     if not path.exists():
         raise RuntimeError(f"warm-up study left no dense model at {path}")
     return spec, path

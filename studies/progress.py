@@ -16,6 +16,8 @@ from typing import IO, Any
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
+from trainables.keys import Sampled
+
 TTY_INTERVAL_S = 1.0
 LOG_INTERVAL_S = 30.0
 SETTLE_S = 2.0
@@ -111,8 +113,8 @@ class Progress(Callback):
         config = trial.config or {}
         what = " ".join(
             f"{k}={config[k]:.3g}" if isinstance(config[k], float) else f"{k}={config[k]}"
-            for k in ("schedule", "max_lr", "method", "ratio", "config", "epochs", "seed")
-            if config.get(k) is not None
+            for k in Sampled
+            if k != Sampled.START and config.get(k) is not None
         )
         return f"best {self.metric} {value:.4f}" + (f" ({what})" if what else "")
 

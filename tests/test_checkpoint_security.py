@@ -98,6 +98,7 @@ def trial_config(tmp_path: Path) -> Any:
     from studies.plan.phase import study_context
     from studies.records import StudyRecord
     from studies.spec import resolve, spec_hash, validate
+    from studies.spec.contract import trial_plan
     from trainables.config import TrialConfig
 
     workdir = tmp_path / "runs"
@@ -126,7 +127,7 @@ def trial_config(tmp_path: Path) -> Any:
         optuna_storage=spec.storage.optuna,
         ray_storage=spec.storage.ray,
     )
-    config = {"spec": record.spec, "study": study_context(record), "role": "search"}
+    config = {"plan": trial_plan(spec), "study": study_context(record), "role": "search"}
     config |= {"schedule": "clr", "max_lr": 0.05, "method": "l1", "ratio": 0.5, "epochs": 1}
     return TrialConfig.from_tune({**config, "seed": 0})
 

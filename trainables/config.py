@@ -1,7 +1,8 @@
-"""The trial's configuration: the study spec (as a plain dict) plus what the searcher sampled.
+"""The trial's configuration: the study's typed trial plan plus what the searcher sampled.
 
-Ray hands the trainable a nested ``config`` dict; this module turns it into typed pieces the
-science code understands, so that trial.py reads like the protocol it runs.
+Ray hands the trainable a ``config`` dict: the sampled values (`SAMPLED`), the study's
+`TrialPlan` and `StudyContext` (both typed, from studies/ through Ray's object store). This module
+turns it into one `TrialConfig`, so that trial.py reads like the protocol it runs.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from pruning.data import DataBundle
 from pruning.methods import removed_fractions
 from pruning.schedules import SCHEDULES, Schedule, build_schedule
 from pruning.train import TrainConfig
-from trainables.keys import Role, Tag
+from trainables.keys import Role, Sampled, Tag
 from trainables.recipe import PRUNED, start_schedule_params
-
-# Names the search space samples (studies/plan/search.py); everything else comes from the spec.
-SAMPLED_KEYS = ("schedule", "max_lr", "method", "ratio", "config", "epochs", "start", "seed")
+from trainables.trial_plan import Architecture, Data, Sgd, TrialPlan
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class TrialConfig:
     """One prune-and-retrain trial, fully resolved."""
 
     study: StudyContext
-    spec: dict[str, Any]
+    plan: TrialPlan
     role: str
     schedule: str
     method: str
@@ -64,67 +63,65 @@ class TrialConfig:
 
     @classmethod
     def from_tune(cls, config: dict[str, Any]) -> TrialConfig:
-        spec = config["spec"]
-        pick = _picker(config, spec)
-        ratio = pick("ratio", None)
-        rounds = int(spec["pruning"]["rounds"])
-        if spec["pruning"]["schedule"] != "iterative":
-            rounds = 1
+        plan: TrialPlan = config["plan"]
+        pick = _picker(config, plan)
+        ratio = pick(Sampled.RATIO, None)
+        rounds = plan.pruning.rounds
         oracle_round = config.get("oracle_round")
         start = None
         if oracle_round is not None:
             rounds = int(oracle_round)
             key = group_key(
-                str(pick("method", None)),
-                config.get("config") or ratio,
-                int(pick("epochs", None)),
-                int(pick("seed", 0)),
+                str(pick(Sampled.METHOD, None)),
+                config.get(Sampled.CONFIG) or ratio,
+                int(pick(Sampled.EPOCHS, None)),
+                int(pick(Sampled.SEED, 0)),
             )
             start = (config.get("oracle_starts") or {}).get(key) or None
         return cls(
-            study=StudyContext(**config["study"]),
-            spec=spec,
+            study=config["study"],
+            plan=plan,
             role=str(config.get("role", Role.SEARCH)),  # plain str: checkpoints hold it
-            schedule=str(pick("schedule", None)),
-            method=str(pick("method", None)),
-            epochs=int(pick("epochs", None)),
-            seed=int(pick("seed", 0)),
-            max_lr=None if config.get("max_lr") is None else float(config["max_lr"]),
+            schedule=str(pick(Sampled.SCHEDULE, None)),
+            method=str(pick(Sampled.METHOD, None)),
+            epochs=int(pick(Sampled.EPOCHS, None)),
+            seed=int(pick(Sampled.SEED, 0)),
+            max_lr=None if config.get(Sampled.MAX_LR) is None else float(config[Sampled.MAX_LR]),
             ratio=None if ratio is None else float(ratio),
-            prune_config=config.get("config"),
+            prune_config=config.get(Sampled.CONFIG),
             rounds=rounds,
             first_round=rounds if oracle_round is not None else 1,
             start_checkpoint=start,
             baseline=config.get("baseline"),
-            start=str(pick("start", "pruned")),
+            start=str(pick(Sampled.START, "pruned")),
             extra={k: v for k, v in config.items() if k.startswith("_")},
         )
 
     # --- derived pieces ------------------------------------------------------------------
 
     @property
-    def dataset(self) -> dict[str, Any]:
-        return self.spec["dataset"]
+    def dataset(self) -> Data:
+        return self.plan.data
 
     @property
-    def model(self) -> dict[str, Any]:
-        return self.spec["model"]
+    def model(self) -> Architecture:
+        return self.plan.model
 
     @property
     def include_fc(self) -> bool:
-        return bool(self.spec["pruning"]["include_fc"])
+        return self.plan.pruning.include_fc
 
     @property
     def pretrain_epochs(self) -> int:
-        return int(self.spec["pretrain"]["epochs"])
+        return self.plan.pretrain.epochs
 
     @property
     def reinit_scheme(self) -> str:
-        return str(self.spec["retrain"]["reinit_scheme"])
+        return self.plan.retrain.reinit_scheme
 
     @property
     def retrain_batch_size(self) -> int:
-        return int(self.spec["retrain"]["batch_size"])
+        return self.plan.retrain.sgd.batch_size
 
     def schedule_for_round(
         self, bundle: DataBundle, round_index: int, reports: Sequence[Mapping[str, Any]] = ()
@@ -133,7 +130,7 @@ class TrialConfig:
         the rounds so far reached (`reports`, the trial's pruning reports in round order)."""
         spe = bundle.steps_per_epoch(self.retrain_batch_size)
         return round_schedule(
-            self.spec,
+            self.plan,
             self.schedule,
             self.epochs,
             self.max_lr,
@@ -145,10 +142,10 @@ class TrialConfig:
         )
 
     def retrain_config(self, device: str) -> TrainConfig:
-        return train_config(self.spec["retrain"], seed=self.seed, device=device)
+        return train_config(self.plan.retrain.sgd, seed=self.seed, device=device)
 
     def pretrain_config(self, device: str) -> TrainConfig:
-        return train_config(self.spec["pretrain"], seed=self.seed, device=device)
+        return train_config(self.plan.pretrain.sgd, seed=self.seed, device=device)
 
     def run_name(self, trial_key: str) -> str:
         """A name that says what the trial is, e.g. 'clr-lr0.0412-l1-0.5-e8-s0-3f9a2' (the end
@@ -197,7 +194,7 @@ class TrialConfig:
 
 
 def round_schedule(
-    spec: dict[str, Any],
+    plan: TrialPlan,
     schedule: str,
     epochs: int,
     max_lr: float | None,
@@ -211,10 +208,11 @@ def round_schedule(
     params for the schedule, the sampled max LR, what the retraining start implies (lrw
     rewinds its LR with the weights), and for a per-round peak (S-Cyc) the round and the
     fraction of weights the rounds removed (`removed`; None: the nominal per-round ratio)."""
-    params = dict(spec["retrain"]["schedule_params"].get(schedule, {}))
+    params = dict(plan.retrain.schedule_params.get(schedule, {}))
+    if SCHEDULES.get(schedule).replays_pretraining:
+        params = {**plan.pretrain.replay_params(), **params}
     if start != PRUNED:
-        total = int(spec["pretrain"]["epochs"])
-        params |= start_schedule_params(schedule, start, total, epochs)
+        params |= start_schedule_params(schedule, start, plan.pretrain.epochs, epochs)
     if max_lr is not None:
         params["max_lr"] = max_lr
     params |= SCHEDULES.get(schedule).round_params(params, round_index, removed, ratio)
@@ -227,44 +225,30 @@ def group_key(method: str, target: Any, epochs: int, seed: int) -> str:
     return f"{method}|{target}|{epochs}|{seed}"
 
 
-def train_config(section: dict[str, Any], *, seed: int, device: str) -> TrainConfig:
-    """The SGD settings of a spec's pretrain or retrain section (every field is present: the
-    spec the trial gets is a full dump of a validated StudySpec)."""
+def train_config(sgd: Sgd, *, seed: int, device: str) -> TrainConfig:
+    """The SGD settings of a recipe (pretraining or retraining) for one trial."""
     return TrainConfig(
-        batch_size=int(section["batch_size"]),
-        momentum=float(section["momentum"]),
-        nesterov=bool(section["nesterov"]),
-        weight_decay=float(section["weight_decay"]),
-        label_smoothing=float(section["label_smoothing"]),
-        bn_l1=float(section.get("bn_l1", 0.0)),  # only the pretrain section has it
+        batch_size=sgd.batch_size,
+        momentum=sgd.momentum,
+        nesterov=sgd.nesterov,
+        weight_decay=sgd.weight_decay,
+        label_smoothing=sgd.label_smoothing,
+        bn_l1=sgd.bn_l1,
         seed=seed,
         device=device,
     )
 
 
-def _picker(config: dict[str, Any], spec: dict[str, Any]):
-    """A sampled value if the searcher set it, else the spec's single value."""
-    singles = {
-        "schedule": _single(spec["retrain"]["schedules"]),
-        "method": _single(spec["pruning"]["methods"]),
-        "epochs": _single(spec["retrain"]["epochs"]),
-        "seed": _single(spec["search"]["seeds"]),
-        "ratio": _single(spec["pruning"]["ratio"]),
-        "start": _single(spec["retrain"]["start"]),
-    }
+def _picker(config: dict[str, Any], plan: TrialPlan):
+    """A sampled value if the searcher set it, else the study's single value."""
 
     def pick(key: str, default: Any) -> Any:
         if config.get(key) is not None:
             return config[key]
-        value = singles.get(key)
-        if value is None and default is None and key in ("schedule", "method", "epochs"):
-            raise KeyError(f"trial config has no {key!r} and the spec gives no single value")
+        value = plan.defaults.get(key)
+        required = (Sampled.SCHEDULE, Sampled.METHOD, Sampled.EPOCHS)
+        if value is None and default is None and key in required:
+            raise KeyError(f"trial config has no {key!r} and the study gives no single value")
         return default if value is None else value
 
     return pick
-
-
-def _single(values: Any) -> Any:
-    if isinstance(values, list) and len(values) == 1:
-        return values[0]
-    return None

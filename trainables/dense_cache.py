@@ -26,12 +26,12 @@ from pruning.checkpoint import load_checkpoint, save_checkpoint
 from pruning.data import DataBundle
 from pruning.methods import needs_previous_weights
 from pruning.models import build
-from pruning.schedules import Schedule, build_schedule
+from pruning.schedules import Schedule
 from pruning.snapshots import EpochSnapshots, SnapshotFile, load_snapshots, save_snapshots
 from pruning.train import EpochMetrics, train
 from trainables.config import TrialConfig
 from trainables.keys import Metric, Outcome, Role, Tag
-from trainables.recipe import pretrain_schedule_params, recipe_key, snapshot_epochs
+from trainables.recipe import snapshot_epochs
 from trainables.runs import TrialRun
 from trainables.shared_store import SharedStore, open_store, serialise
 
@@ -42,7 +42,7 @@ def shared(tc: TrialConfig) -> SharedStore:
 
 def dense_key(tc: TrialConfig) -> str:
     """The dense model's key in the shared store (the lock has it without `.pt`)."""
-    return f"dense/{recipe_key(tc.spec, tc.seed)}.pt"
+    return f"dense/{tc.plan.dense_key(tc.seed)}.pt"
 
 
 def snapshots_key(tc: TrialConfig) -> str:
@@ -52,8 +52,8 @@ def snapshots_key(tc: TrialConfig) -> str:
 def wanted_epochs(tc: TrialConfig) -> list[int]:
     """The dense-run epochs any trial of this study loads (the same for all its trials, so the
     dense model is trained once)."""
-    history = any(needs_previous_weights(m) for m in tc.spec["pruning"]["methods"])
-    return snapshot_epochs(tc.spec, needs_previous_weights=history)
+    history = any(needs_previous_weights(m) for m in tc.plan.pruning.methods)
+    return snapshot_epochs(tc.plan, needs_previous_weights=history)
 
 
 def _ready(store: SharedStore, model: str, snaps: str, epochs: list[int]) -> bool:
@@ -85,9 +85,9 @@ def get_dense(
 
 
 def build_model(tc: TrialConfig, bundle: DataBundle) -> torch.nn.Module:
-    widths = tc.model["widths"] or None
+    widths = list(tc.model.widths) or None
     return build(
-        tc.model["name"],
+        tc.model.name,
         num_classes=bundle.num_classes,
         in_channels=bundle.shape[0],
         image_size=bundle.shape[-1],
@@ -98,13 +98,7 @@ def build_model(tc: TrialConfig, bundle: DataBundle) -> torch.nn.Module:
 
 def pretrain_schedule(tc: TrialConfig, steps_per_epoch: int) -> Schedule:
     """The dense recipe's schedule (also Scratch-E/B's, with their own epochs)."""
-    recipe = tc.spec["pretrain"]
-    return build_schedule(
-        recipe["schedule"],
-        epochs=int(recipe["epochs"]),
-        steps_per_epoch=steps_per_epoch,
-        **pretrain_schedule_params(recipe),
-    )
+    return tc.plan.pretrain.run_schedule(steps_per_epoch)
 
 
 def dense_at(tc: TrialConfig, epoch: int) -> torch.nn.Module:
@@ -137,9 +131,13 @@ def _pretrain(
         tc.study.tracking_uri,
         tc.study.experiment_id,
         tc.study.parent_run_id,
-        f"dense-{tc.model['name']}-seed{tc.seed}",
+        f"dense-{tc.model.name}-seed{tc.seed}",
         tags=tags,
-        params={"pretrain": tc.spec["pretrain"], "model": tc.model, "seed": tc.seed},
+        params={
+            "pretrain": tc.plan.pretrain.identity(),
+            "model": tc.model.identity(),
+            "seed": tc.seed,
+        },
     ) as run:
 
         def on_epoch(m: EpochMetrics) -> bool:
@@ -157,9 +155,7 @@ def _pretrain(
         )
         run.set_tags({Tag.STATUS: Outcome.DIVERGED if result.diverged else Outcome.COMPLETED})
         if result.diverged:
-            raise RuntimeError(
-                f"dense pretraining diverged (pretrain.lr={tc.spec['pretrain']['lr']})"
-            )
+            raise RuntimeError(f"dense pretraining diverged (pretrain.lr={tc.plan.pretrain.lr})")
         _save_dense(tc, store, model.cpu(), snaps.states if epochs else None, final)
 
 
@@ -171,7 +167,7 @@ def _save_dense(
     final: EpochMetrics | None,
 ) -> None:
     """The snapshots first, then the model: a model without its snapshots is not `_ready`."""
-    key = recipe_key(tc.spec, tc.seed)
+    key = tc.plan.dense_key(tc.seed)
     if states is not None:
         data = serialise(save_snapshots, model=model, states=states, extra={"recipe": key})
         store.write(snapshots_key(tc), data)

@@ -10,6 +10,20 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class Sampled(StrEnum):
+    """What a search samples per trial (the Tune config keys beside the study's trial plan), in
+    the order the define-by-run space asks for them; everything else comes from the plan."""
+
+    SCHEDULE = "schedule"
+    MAX_LR = "max_lr"
+    METHOD = "method"
+    RATIO = "ratio"
+    CONFIG = "config"
+    EPOCHS = "epochs"
+    START = "start"
+    SEED = "seed"
+
+
 class RunStatus(StrEnum):
     """MLflow's run statuses; a study record's status uses the same words."""
 

@@ -1,60 +1,15 @@
-"""The pretraining recipe's facts, from a spec's sections as plain dicts: its LR drops, the
-params of its schedule, what LR rewinding replays of it, and the identity of a dense model.
+"""Where retraining starts from (retrain.start) and what that implies: the dense run's epoch
+whose weights a trial rewinds to, the LR segment LR rewinding replays with it, and the dense-run
+epochs a study keeps snapshots of. The pretraining recipe's own facts are methods of
+`trainables.trial_plan.Pretraining`.
 
-Torch-free, so the study spec (studies.spec.derived) checks against the same functions the
-trials build their schedules with.
+Torch-free, so the study spec (studies.spec) checks against the same functions the trials use.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from typing import Any
-
 from pruning.schedules import SCHEDULES
-
-
-def pretrain_milestones(pretrain: dict[str, Any]) -> list[int]:
-    """The pretraining LR drops in epochs: the section's fractions of its epochs, rounded."""
-    epochs = int(pretrain["epochs"])
-    return [round(f * epochs) for f in pretrain["milestones"]]
-
-
-def pretrain_schedule_params(pretrain: dict[str, Any]) -> dict[str, Any]:
-    """The schedule params that make the pretraining recipe's schedule: `step` drops the
-    recipe's LR at its milestones; any other schedule peaks at the recipe's LR; the section's
-    `schedule_params` add the rest (e.g. SILO's in-round shape for clr)."""
-    fixed = dict(pretrain["schedule_params"])
-    if "milestones" in SCHEDULES.get(pretrain["schedule"]).param_names():  # a step schedule
-        return {
-            **fixed,
-            "base_lr": float(pretrain["lr"]),
-            "milestones": pretrain_milestones(pretrain),
-        }
-    return {**fixed, "max_lr": float(pretrain["lr"])}
-
-
-def lrw_params(pretrain: dict[str, Any]) -> dict[str, Any]:
-    """LR rewinding replays the pretraining run's step schedule: these params describe it."""
-    return {
-        "original_epochs": int(pretrain["epochs"]),
-        "base_lr": float(pretrain["lr"]),
-        "milestones": pretrain_milestones(pretrain),
-    }
-
-
-def recipe_key(spec: dict[str, Any], seed: int) -> str:
-    """Identity of a dense model: the same key means the same pretrained weights."""
-    data = spec["dataset"]
-    recipe = {
-        "model": spec["model"],
-        "dataset": {k: data[k] for k in ("name", "val_fraction", "split_seed", "image_size")},
-        "pretrain": spec["pretrain"],
-        "seed": seed,
-    }
-    blob = json.dumps(recipe, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
+from trainables.trial_plan import TrialPlan
 
 # --- where retraining starts from (retrain.start) ---------------------------------------------
 
@@ -87,16 +42,16 @@ def rewind_epoch(start: str, pretrain_epochs: int, budget: int) -> int | None:
     return max(0, pretrain_epochs - budget) if epoch is None else epoch
 
 
-def snapshot_epochs(spec: dict[str, Any], *, needs_previous_weights: bool) -> list[int]:
+def snapshot_epochs(plan: TrialPlan, *, needs_previous_weights: bool) -> list[int]:
     """The dense-run epochs a study's trials load: rewinding targets for every start × budget,
     and T − 1 when the pruning criterion compares the last epoch's weights with the one before
     (weight_change: round 1 compares the dense run's last two epochs)."""
-    total = int(spec["pretrain"]["epochs"])
+    total = plan.pretrain.epochs
     epochs = {
         epoch
-        for start in spec["retrain"]["start"]
-        for budget in spec["retrain"]["epochs"]
-        if (epoch := rewind_epoch(start, total, int(budget))) is not None
+        for start in plan.retrain.starts
+        for budget in plan.retrain.budgets
+        if (epoch := rewind_epoch(start, total, budget)) is not None
     }
     if needs_previous_weights:
         epochs.add(total - 1)

@@ -43,10 +43,10 @@ def scratch_train(config: dict[str, Any]) -> None:
     baseline = str(config.get("baseline", ""))
     if baseline not in BASELINES:
         raise ValueError(f"baseline: unknown {baseline!r}; valid: {', '.join(BASELINES)}")
-    pretrain = config["spec"]["pretrain"]
+    pretrain = config["plan"].pretrain
     # The recipe fixes schedule and budget: nothing sampled for retraining applies here.
-    config = {**config, "schedule": pretrain["schedule"], "max_lr": None}
-    config.update(epochs=int(pretrain["epochs"]), role=Role.BASELINE)
+    config = {**config, "schedule": pretrain.schedule, "max_lr": None}
+    config.update(epochs=pretrain.epochs, role=Role.BASELINE)
     tc = TrialConfig.from_tune(config)
     warming = warm_up(tc.study.tracking_uri)
     device = trial_device_and_threads()
@@ -62,7 +62,7 @@ def scratch_train(config: dict[str, Any]) -> None:
     tc = dataclasses.replace(tc, epochs=epochs)
     params = tc.params()
     params["trial"].update(
-        baseline=baseline, scratch_epochs=epochs, pretrain_epochs=pretrain["epochs"]
+        baseline=baseline, scratch_epochs=epochs, pretrain_epochs=pretrain.epochs
     )
     key = trial_name()
     warming.join()
@@ -117,8 +117,8 @@ class _DeferredRun:
 
 def _with_recipe_epochs(tc: TrialConfig) -> TrialConfig:
     """The pretraining recipe for ``tc.epochs`` epochs: milestones are fractions, so they move."""
-    spec = {**tc.spec, "pretrain": {**tc.spec["pretrain"], "epochs": tc.epochs}}
-    return dataclasses.replace(tc, spec=spec)
+    plan = dataclasses.replace(tc.plan, pretrain=tc.plan.pretrain.with_epochs(tc.epochs))
+    return dataclasses.replace(tc, plan=plan)
 
 
 __all__ = ["BASELINES", "scratch_train"]

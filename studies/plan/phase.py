@@ -16,7 +16,10 @@ from ray import tune
 from studies.progress import Progress
 from studies.records import StudyRecord
 from studies.spec import StudySpec
+from studies.spec.contract import trial_plan
+from trainables.config import StudyContext
 from trainables.keys import Result
+from trainables.trial_plan import TrialPlan
 
 TrainableFactory = Callable[[], Any]
 
@@ -46,40 +49,41 @@ class TunerParts:
     metric: tuple[str, str] = (Result.VAL_ACC, "max")  # what "best so far" means
 
 
-def study_context(record: StudyRecord) -> dict[str, str]:
-    """Where trials report to (trainables.config.StudyContext), fixed for the whole study."""
-    return {
-        "name": record.name,
-        "workdir": record.workdir,
-        "tracking_uri": record.tracking_uri,
-        "experiment_id": record.experiment_id,
-        "parent_run_id": record.parent_run_id,
-        "spec_hash": record.spec_hash,
+def study_context(record: StudyRecord) -> StudyContext:
+    """Where trials report to, fixed for the whole study."""
+    return StudyContext(
+        name=record.name,
+        workdir=record.workdir,
+        tracking_uri=record.tracking_uri,
+        experiment_id=record.experiment_id,
+        parent_run_id=record.parent_run_id,
+        spec_hash=record.spec_hash,
         # storage.shared (resolved: "" became the workdir): the dense cache, final checkpoints
-        "shared": record.spec.get("storage", {}).get("shared") or record.workdir,
-    }
+        shared=record.spec.get("storage", {}).get("shared") or record.workdir,
+    )
 
 
 def trainable_factory(
     spec: StudySpec, record: StudyRecord, fn: Callable[[dict[str, Any]], None]
 ) -> TrainableFactory:
-    """A factory of `fn` wrapped with the spec's per-trial resources. The spec and the study's
-    context reach every trial through Ray's object store (tune.with_parameters), not through
-    each trial's config: Tune rewrites every trial's config into its experiment state at every
-    checkpoint, and a whole spec per trial made that grow with the study."""
+    """A factory of `fn` wrapped with the spec's per-trial resources. The typed trial plan and
+    the study's context reach every trial through Ray's object store (tune.with_parameters), not
+    through each trial's config: Tune rewrites every trial's config into its experiment state at
+    every checkpoint, and a whole spec per trial made that grow with the study."""
+    plan = trial_plan(spec)
 
     def make() -> Any:
         def trainable(
             config: dict[str, Any],
-            spec: dict[str, Any] | None = None,  # the record's plain spec: Tune pickles it
-            study: dict[str, str] | None = None,
+            plan: TrialPlan | None = None,  # frozen dataclasses: Tune pickles them
+            study: StudyContext | None = None,
         ) -> None:
             # A grid over whole points ({"method", "ratio", "seed", ...}) arrives nested.
             point = config.get("point") or {}
             flat = {k: v for k, v in config.items() if k != "point"}
-            fn({**flat, **point, "spec": spec, "study": study})
+            fn({**flat, **point, "plan": plan, "study": study})
 
-        shared = tune.with_parameters(trainable, spec=record.spec, study=study_context(record))
+        shared = tune.with_parameters(trainable, plan=plan, study=study_context(record))
         # fresh per call: with_resources mutates what it wraps
         return tune.with_resources(shared, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 

@@ -17,6 +17,7 @@ from matplotlib.ticker import MaxNLocator
 from pruning.schedules import SCHEDULES, Schedule
 from studies.results.compare import Comparison
 from studies.results.runs import select_best
+from studies.spec.contract import plan_of_record
 from trainables.config import round_schedule
 from trainables.keys import Role
 
@@ -116,7 +117,7 @@ def _draw_trial_lr(ax: Axes, spec: dict[str, Any], best: Any, rounds: int, notes
     try:
         schedules = [
             round_schedule(
-                spec,
+                plan_of_record(spec),
                 best.schedule_name,
                 int(best.epochs),
                 max_lr,

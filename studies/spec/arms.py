@@ -34,11 +34,11 @@ from pruning.methods import (
     removed_fractions,
 )
 from pruning.models import build
-from pruning.schedules import Schedule, build_schedule
+from pruning.schedules import Schedule
 from studies.spec import derived
+from studies.spec.contract import pretraining, trial_plan
 from studies.spec.model import StudySpec
 from trainables.config import round_schedule
-from trainables.recipe import pretrain_schedule_params
 
 
 @dataclass(frozen=True)
@@ -167,11 +167,7 @@ def _baseline_arms(spec: StudySpec) -> list[ArmPlan]:
         epochs = total
         if baseline == "scratch-b":
             epochs = scratch_b_epochs(total, reach.macs_dense, reach.macs[-1])
-        pre = {**spec.pretrain.model_dump(), "epochs": epochs}
-        params = pretrain_schedule_params(pre)
-        schedule = build_schedule(
-            spec.pretrain.schedule, epochs=epochs, steps_per_epoch=spe, **params
-        )
+        schedule = pretraining(spec.pretrain).with_epochs(epochs).run_schedule(spe)
         first = _round(1, schedule, reach.removed[-1])
         arms.append(
             ArmPlan(
@@ -207,13 +203,11 @@ def _arm(
     reach = _reach(spec, target["method"], _target_key(target))
     ends = [max_lr["low"], max_lr["high"]] if isinstance(max_lr, dict) else [max_lr]
     ratio = target.get("ratio")
-    spec_dict = spec.model_dump()
+    plan = trial_plan(spec)
     rounds = []
     for k in range(1, derived.rounds(spec) + 1):
         built = [
-            round_schedule(
-                spec_dict, schedule, budget, lr, ratio, k, spe, start, removed=reach.removed
-            )
+            round_schedule(plan, schedule, budget, lr, ratio, k, spe, start, removed=reach.removed)
             for lr in ends
         ]
         plans = [_round(k, s, reach.removed[k - 1]) for s in built]

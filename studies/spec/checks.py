@@ -16,9 +16,9 @@ from __future__ import annotations
 from pruning.schedules import SCHEDULES, build_schedule
 from studies.spec import derived, retrain_checks
 from studies.spec.check_error import CheckError, invalid
+from studies.spec.contract import pretraining
 from studies.spec.fields import RatioRange
 from studies.spec.model import StudySpec
-from trainables import recipe as recipe_facts
 
 
 def check(spec: StudySpec) -> None:
@@ -83,7 +83,7 @@ def _pretrain(spec: StudySpec) -> None:
             ", ".join(usable),
             path="pretrain.schedule",
         )
-    params = recipe_facts.pretrain_schedule_params(recipe.model_dump())
+    params = pretraining(recipe).run_params()
     where = "pretrain.schedule_params" if recipe.schedule_params else "pretrain"
     spe, _ = derived.steps_per_epoch(spec, "pretrain")
     try:
@@ -276,5 +276,6 @@ def _oracle(spec: StudySpec) -> None:
             "a list, e.g. [0.2]",
             path="pruning.ratio",
         )
+
 
 __all__ = ["CheckError", "check", "invalid"]

@@ -13,8 +13,8 @@ import math
 from typing import Any
 
 from pruning.schedules import SCHEDULES, Schedule
+from studies.spec.contract import pretraining
 from studies.spec.model import OracleSection, StudySpec
-from trainables import recipe
 
 
 def schedule_class(name: str) -> type[Schedule]:
@@ -68,12 +68,12 @@ def max_lr_values(spec: StudySpec) -> list[float]:
 
 def pretrain_milestones(spec: StudySpec) -> list[int]:
     """The pretraining LR drops in epochs, rounded as the trials round them."""
-    return recipe.pretrain_milestones(spec.pretrain.model_dump())
+    return pretraining(spec.pretrain).milestone_epochs
 
 
 def lrw_params(spec: StudySpec) -> dict[str, Any]:
     """The params of LR rewinding: a replay of the pretraining run (docs/science.md §2)."""
-    return recipe.lrw_params(spec.pretrain.model_dump())
+    return pretraining(spec.pretrain).replay_params()
 
 
 def rounds(spec: StudySpec) -> int:

@@ -29,6 +29,8 @@ METRICS = ("loss/train", "acc/train", "acc/val", "acc/test", "lr/epoch")
 def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A tiny digits/smallcnn study with its MLflow parent run (sqlite, no server)."""
     from studies.spec import load_spec, resolve, spec_hash
+    from studies.spec.contract import trial_plan
+    from trainables.config import StudyContext
     from trainables.study_run import open_study_run
 
     tmp = tmp_path_factory.mktemp("scratch")
@@ -47,16 +49,15 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     parent = open_study_run(
         spec.tracking.uri, spec.name, spec.name, digest, str(workdir / "mlartifacts")
     )
-    context = {
-        "name": spec.name,
-        "workdir": str(workdir),
-        "tracking_uri": spec.tracking.uri,
-        "experiment_id": parent.experiment_id,
-        "parent_run_id": parent.run_id,
-        "dense_dir": str(workdir / "dense"),
-        "spec_hash": digest,
-    }
-    base = {"spec": spec.model_dump(mode="json"), "study": context, "method": "l1", "seed": 0}
+    context = StudyContext(
+        name=spec.name,
+        workdir=str(workdir),
+        tracking_uri=spec.tracking.uri,
+        experiment_id=parent.experiment_id,
+        parent_run_id=parent.run_id,
+        spec_hash=digest,
+    )
+    base = {"plan": trial_plan(spec), "study": context, "method": "l1", "seed": 0}
     return {"base": {**base, "ratio": 0.5}, "tmp": tmp, "uri": spec.tracking.uri}
 
 
@@ -81,8 +82,8 @@ def runs(study: dict[str, Any]) -> dict[str, Any]:
         scratch_train({**baseline, "baseline": "scratch-b", "method": "magnitude"})
         _crash_and_resume(baseline, study["tmp"])
     found = client.search_runs(
-        [base["study"]["experiment_id"]],
-        filter_string=f"tags.mlflow.parentRunId = '{base['study']['parent_run_id']}'",
+        [base["study"].experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{base['study'].parent_run_id}'",
     )
     by_role: dict[str, list] = {}
     for run in sorted(found, key=lambda r: r.info.start_time):

@@ -37,8 +37,11 @@ SPEC = {
     "dataset": {"name": "digits"},
     "pretrain": {"epochs": 3, "lr": 0.05},
     "pruning": {"methods": ["magnitude", "l1", "weight_change"], "ratio": [0.5]},
+    # No lrw in the study's arms: lrw from init at E = 2 of T = 3 would compress the dense
+    # schedule's three stages into two epochs, which is refused (docs/science.md §2). The tests
+    # below build lrw trials by hand where E = T − K holds.
     "retrain": {
-        "schedules": ["lrw", "clr"],
+        "schedules": ["clr"],
         "epochs": [2],
         "start": ["pruned", "rewind:1", "init", "reinit"],
     },
@@ -51,6 +54,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from studies.plan.phase import study_context
     from studies.records import StudyRecord
     from studies.spec import resolve, spec_hash, validate
+    from studies.spec.contract import trial_plan
     from trainables.study_run import open_study_run
 
     workdir = tmp_path_factory.mktemp("starts")
@@ -67,7 +71,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         optuna_storage=spec.storage.optuna,
         ray_storage=spec.storage.ray,
     )
-    return {"spec": record.spec, "study": study_context(record)}
+    return {"plan": trial_plan(spec), "study": study_context(record)}
 
 
 def _round(study: dict[str, Any], method: str, start: str, schedule: str = "lrw"):
