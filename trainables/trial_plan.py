@@ -52,7 +52,7 @@ class Pretraining:
         """The params that make the recipe's schedule: a step schedule drops the recipe's LR at
         its milestones; any other peaks at the recipe's LR; `schedule_params` add the rest."""
         fixed = dict(self.schedule_params)
-        if "milestones" in SCHEDULES.get(self.schedule).param_names():  # a step schedule
+        if SCHEDULES.get(self.schedule).milestone_drops:
             return {**fixed, "base_lr": float(self.lr), "milestones": self.milestone_epochs}
         return {**fixed, "max_lr": float(self.lr)}
 

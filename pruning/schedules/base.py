@@ -70,6 +70,9 @@ class Schedule(ABC):
     per_round_peak: ClassVar[bool] = False
     # The params are the dense (pretraining) run's own schedule, replayed (LR rewinding).
     replays_pretraining: ClassVar[bool] = False
+    # A base LR dropped ×gamma at milestone epochs: what a dense recipe states as lr and
+    # milestone fractions, and the only shape LR rewinding knows how to replay.
+    milestone_drops: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

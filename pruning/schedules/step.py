@@ -57,6 +57,7 @@ class StepSchedule(EpochwiseSchedule):
 
     name = "step"
     peak_param = "base_lr"
+    milestone_drops = True
 
     def __init__(
         self,

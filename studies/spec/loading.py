@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from pruning.schedules import SCHEDULES
 from studies import storage
 from studies.errors import SpecError
 from studies.spec import checks, derived
@@ -61,11 +62,14 @@ def validate(raw: dict[str, Any], label: str = "study") -> StudySpec:
 
 
 def _complete(spec: StudySpec) -> StudySpec:
-    """Fill in the params that other fields determine, so the spec a trial gets says them."""
-    if "lrw" not in spec.retrain.schedules:
+    """Fill in the params that other fields determine, so the spec a trial gets says them: what a
+    schedule that replays the pretraining run (LRW) replays."""
+    replaying = [n for n in spec.retrain.schedules if SCHEDULES.get(n).replays_pretraining]
+    if not replaying:
         return spec
     params = dict(spec.retrain.schedule_params)
-    params["lrw"] = {**params.get("lrw", {}), **derived.lrw_params(spec)}
+    for name in replaying:
+        params[name] = {**params.get(name, {}), **derived.lrw_params(spec)}
     retrain = spec.retrain.model_copy(update={"schedule_params": params})
     return spec.model_copy(update={"retrain": retrain})
 

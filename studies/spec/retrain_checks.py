@@ -96,11 +96,12 @@ def _per_round_peaks(spec: StudySpec) -> None:
 
 
 def _lrw_replays_pretraining(spec: StudySpec, name: str) -> None:
-    if spec.pretrain.schedule != "step":
+    if not SCHEDULES.get(spec.pretrain.schedule).milestone_drops:
+        steps = [n for n in SCHEDULES.names() if SCHEDULES.get(n).milestone_drops]
         raise invalid(
-            f"{name} replays the pretraining schedule, which must be 'step' (pretrain.schedule "
-            f"is {spec.pretrain.schedule!r})",
-            f"pretrain.schedule = 'step', or drop {name}",
+            f"{name} replays the pretraining schedule, which must drop at milestones "
+            f"(pretrain.schedule is {spec.pretrain.schedule!r})",
+            f"pretrain.schedule = {' or '.join(map(repr, steps))}, or drop {name}",
             path="retrain.schedules",
         )
     expected = derived.lrw_params(spec)
