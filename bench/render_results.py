@@ -123,9 +123,10 @@ def provenance(data: dict) -> str:
     names = ", ".join(f"`{s['name']}` ({s['status']})" for s in data["studies"]) or "none"
     dirty = " with uncommitted changes" if data["git"]["dirty"] else ""
     return (
-        f"Generated {data['generated'][:10]} from one workdir holding the studies {names}, "
-        f"at commit `{data['git']['commit'][:10]}`{dirty}, by "
-        f"`{data['command'].split(' --workdir')[0]} --workdir WORKDIR`."
+        f"Generated {data['generated'][:10]} by "
+        f"`{data['command'].split(' --workdir')[0]} --workdir WORKDIR` (the analysis at "
+        f"commit `{data['git']['commit'][:10]}`{dirty}) from one workdir holding the studies "
+        f"{names}."
     )
 
 
