@@ -14,8 +14,8 @@ VIEW_KEY = "prunetune-trials"
 
 def browse_lines(record: StudyRecord) -> list[str]:
     """The lines that tell a user how to browse the study's runs and its Optuna study."""
-    uri = record.tracking_uri
-    if uri.startswith(storage.HTTP):
+    uri = storage.redact(record.tracking_uri)  # printed: never a password, should one be there
+    if storage.is_mlflow_server(uri):
         lines = [f"MLflow: {runs_page(uri.rstrip('/'), record.experiment_id)}"]
     else:
         page = runs_page(f"http://127.0.0.1:{MLFLOW_UI_PORT}", record.experiment_id)
@@ -38,5 +38,5 @@ def runs_page(server: str, experiment_id: str) -> str:
 
 def dashboard_target(optuna_url: str) -> str:
     """What optuna-dashboard takes: an RDB URL, or the journal file's path."""
-    path = storage.local_path(optuna_url)
-    return str(path) if optuna_url.startswith(storage.JOURNAL) and path else optuna_url
+    path = storage.local_file(optuna_url)
+    return optuna_url if storage.is_sql(optuna_url) or path is None else str(path)

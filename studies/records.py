@@ -78,7 +78,7 @@ class StudyRecord:
     def local_stores(self) -> dict[str, Path]:
         """The store files the study uses (SQLite, journal), by the field that names them."""
         named = {"tracking.uri": self.tracking_uri, "storage.optuna": self.optuna_storage}
-        return {k: p for k, url in named.items() if (p := storage.local_path(url)) is not None}
+        return {k: p for k, url in named.items() if (p := storage.local_file(url)) is not None}
 
 
 def record_path(workdir: str, name: str) -> Path:
@@ -136,12 +136,14 @@ def relocate_artifacts(record: StudyRecord) -> None:
     """A SQLite MLflow store inside the workdir keeps absolute artifact locations: after the
     workdir moved, point them at the new place (else a report would be written to, or read
     from, the old one)."""
-    tracking = storage.local_path(record.tracking_uri)
+    tracking = storage.local_file(record.tracking_uri)
     here = Path(record.workdir).resolve()
     if tracking is None or here not in tracking.resolve().parents:
         return
+    if not storage.is_sql(record.tracking_uri):  # the locations are rows of MLflow's SQL schema
+        return
     new = (here / "mlartifacts").as_uri()
-    engine = sqlalchemy.create_engine(f"sqlite:///{tracking}")
+    engine = sqlalchemy.create_engine(record.tracking_uri)
     try:
         with engine.begin() as db:
             found = db.execute(

@@ -1,9 +1,7 @@
-"""Every rule about where a study's state lives: the default workdir, the storage URLs accepted
-for MLflow tracking and Optuna, and how relative ones are made absolute.
-
-One driver family per URL scheme, the same in the spec, the preflight and the image: SQLite
-(stdlib), PostgreSQL through psycopg 3 (SQLAlchemy 2 maps plain ``postgresql://`` to it, and
-``postgresql+psycopg://`` names it), Optuna's journal file, an MLflow server over HTTP(S).
+"""Where a study's state lives: the default workdir, how relative paths and URLs are made
+absolute, and the default stores in a workdir. Storage URL schemes (which fields accept which,
+their preflight probes, retries and redaction) are declared once in `trainables.schemes`; the
+names the studies layer uses are re-exported here.
 """
 
 from __future__ import annotations
@@ -11,17 +9,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from trainables.schemes import (
+    StoreUnusable,
+    Use,
+    forms,
+    is_mlflow_server,
+    is_sql,
+    local_file,
+    named,
+    redact,
+    retryable_errors,
+    scheme_for,
+)
+from trainables.schemes import absolute as absolute_url
+
 DEFAULT_WORKDIR = "./prunetune-runs"
 WORKDIR_ENV = "PRUNETUNE_WORKDIR"
-
-SQLITE = "sqlite:///"
-JOURNAL = "journal:"
-POSTGRES = ("postgresql://", "postgresql+psycopg://")
-HTTP = ("http://", "https://")
-TRACKING_PREFIXES = (*HTTP, SQLITE, *POSTGRES)
-OPTUNA_PREFIXES = (SQLITE, *POSTGRES, JOURNAL)
-TRACKING_FORMS = "http(s)://HOST:PORT, sqlite:///PATH, postgresql://USER@HOST/DB"
-OPTUNA_FORMS = "sqlite:///PATH, postgresql://USER@HOST/DB, journal:PATH"
+# The stores of a workdir when the spec names none: files in it, on one machine.
+DEFAULT_FILE_SCHEME = "sqlite"
 
 
 def default_workdir() -> str:
@@ -41,18 +46,6 @@ def choose_workdir(given: str | None, from_spec: str) -> Path:
     return Path(chosen).expanduser().resolve()
 
 
-def is_postgres(url: str) -> bool:
-    return url.startswith(POSTGRES)
-
-
-def local_path(url: str) -> Path | None:
-    """The file behind a sqlite:/// or journal: URL (None for a server URL)."""
-    for prefix in (SQLITE, JOURNAL):
-        if url.startswith(prefix):
-            return Path(url.removeprefix(prefix))
-    return None
-
-
 def absolute_path(path: str) -> str:
     """A local path made absolute ('' and URLs unchanged)."""
     if not path or "://" in path:
@@ -60,26 +53,9 @@ def absolute_path(path: str) -> str:
     return str(Path(path).expanduser().resolve())
 
 
-def absolute_url(url: str) -> str:
-    """sqlite:///rel/x.db and journal:rel/x.log are relative to the current directory, which Ray
-    workers do not share: make them absolute."""
-    for prefix in (SQLITE, JOURNAL):
-        if url.startswith(prefix) and not url.startswith(prefix + "/"):
-            rest = url.removeprefix(prefix)
-            return prefix + (rest if rest == ":memory:" else absolute_path(rest))
-    return url
-
-
-REMOTE_PREFIXES = ("s3://", "gs://")  # Ray Tune storage_path through pyarrow filesystems
-
-
-def is_remote(path_or_uri: str) -> bool:
-    return path_or_uri.startswith(REMOTE_PREFIXES)
-
-
 def join(base: str, name: str) -> str:
-    """`base`/`name` for a local path or a URI whose query (s3://b/p?endpoint_override=…)
-    must stay at the end: Path() would turn s3://b into s3:/b."""
+    """`base`/`name` for a local path or a URI whose query (?endpoint_override=…) must stay at
+    the end: Path() would turn scheme://b into scheme:/b."""
     if "://" not in base:
         return str(Path(base) / name)
     head, sep, query = base.partition("?")
@@ -87,12 +63,35 @@ def join(base: str, name: str) -> str:
 
 
 def default_tracking_uri(workdir: Path) -> str:
-    return f"{SQLITE}{workdir / 'mlflow.db'}"
+    return named(DEFAULT_FILE_SCHEME).url_for(workdir / "mlflow.db")
 
 
 def default_optuna_url(workdir: Path) -> str:
-    return f"{SQLITE}{workdir / 'optuna.db'}"
+    return named(DEFAULT_FILE_SCHEME).url_for(workdir / "optuna.db")
 
 
 def default_ray_storage(workdir: Path) -> str:
     return str(workdir / "ray")
+
+
+__all__ = [
+    "DEFAULT_WORKDIR",
+    "WORKDIR_ENV",
+    "StoreUnusable",
+    "Use",
+    "absolute_path",
+    "absolute_url",
+    "choose_workdir",
+    "default_optuna_url",
+    "default_ray_storage",
+    "default_tracking_uri",
+    "default_workdir",
+    "forms",
+    "is_mlflow_server",
+    "is_sql",
+    "join",
+    "local_file",
+    "redact",
+    "retryable_errors",
+    "scheme_for",
+]

@@ -1,10 +1,12 @@
-"""The layout's rules, read from the source (nothing imported): no import circle in the three
-packages, dependencies pointing one way, small modules and functions, and a reason written
-next to every function-local import."""
+"""The layout's rules, read from the source (nothing imported but the scheme registry, for its
+prefixes): no import circle in the three packages, dependencies pointing one way, small modules
+and functions, a reason written next to every function-local import, and storage URL schemes
+spelled only where they are declared."""
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -185,3 +187,85 @@ def _commented(lines: list[str], node: ast.stmt) -> bool:
         first -= 1
     block = lines[max(first - 1, 0) : last + 1]
     return any("#" in line for line in block)
+
+
+# Storage URL schemes are declared once (trainables/schemes/declared.py); everything else asks
+# the registry. These fragments, and every registered prefix, are what spelling one looks like.
+SCHEME_HOME = "trainables.schemes.declared"
+SCHEME_FRAGMENTS = (
+    "s3://", "gs://", "sqlite:", "journal:", "postgresql", "mysql", "http://", "https://",
+    "file://", "az://", "abfs://",
+)  # fmt: skip
+# URLs in code that are not storage URLs: (module, string constant) → why it may stay.
+NOT_STORES = {
+    ("studies.links", "http://127.0.0.1:"): "the page of the `mlflow ui` the user is told to run",
+    ("studies.cli.study", ": http://127.0.0.1:"): "where `prunetune dashboard` serves its page",
+    ("studies.ray_session", "http://"): "a Ray job-server address, not a store",
+    ("studies.ray_session", "https://"): "a Ray job-server address, not a store",
+}
+
+
+_DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """ids of the bare strings in module, class and function bodies: docstrings, and the
+    strings that document an attribute (prose, not code)."""
+    return {
+        id(stmt.value)
+        for node in ast.walk(tree)
+        if isinstance(node, _DOCUMENTED)
+        for stmt in node.body
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+    }
+
+
+def _scheme_pattern() -> re.Pattern[str]:
+    from trainables.schemes import schemes  # the registry itself: its prefixes join the rule
+
+    prefixes = {p for s in schemes() for p in s.prefixes}
+    return re.compile("|".join(re.escape(f) for f in sorted({*SCHEME_FRAGMENTS, *prefixes})))
+
+
+def _scheme_literals(source: str, pattern: re.Pattern[str]) -> Iterator[tuple[int, str]]:
+    """(line, string) of each string constant in code (not a docstring) spelling a scheme."""
+    tree = ast.parse(source)
+    prose = _docstrings(tree)
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in prose
+            and pattern.search(node.value)
+        ):
+            yield node.lineno, node.value
+
+
+def test_storage_schemes_are_spelled_in_one_module():
+    """No module but the scheme registry's declarations spells a storage URL scheme in code
+    (comments and docstrings may): the spec, the preflight, help text, retries and redaction
+    ask the registry, so a new scheme is one declaration."""
+    pattern, found = _scheme_pattern(), []
+    for name, path in MODULES.items():
+        if name == SCHEME_HOME:
+            continue
+        for line, text in _scheme_literals(path.read_text(), pattern):
+            if (name, text) not in NOT_STORES:
+                found.append(f"{path.relative_to(ROOT)}:{line} {text!r}")
+    assert not found, "\n".join(found)
+
+
+def test_the_scheme_rule_can_fail():
+    """The rule above finds a scheme in code and in an f-string, not in a docstring or a
+    comment, and every exemption still names a string that is there."""
+    source = '''"""Module doc: sqlite:///PATH."""
+def f(url):
+    """Docstring: s3://bucket."""
+    # comment: gs://bucket
+    return url.startswith("s3://") or f"journal:{url}"
+'''
+    found = [text for _, text in _scheme_literals(source, _scheme_pattern())]
+    assert found == ["s3://", "journal:"]
+    for (module, text), why in NOT_STORES.items():
+        strings = [t for _, t in _scheme_literals(MODULES[module].read_text(), _scheme_pattern())]
+        assert text in strings, f"stale exemption {module}: {text!r} ({why})"

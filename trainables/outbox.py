@@ -17,13 +17,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from mlflow.entities import Metric
-from mlflow.exceptions import MlflowException
+
+from trainables.schemes import Use, retryable_errors
 
 log = logging.getLogger(__name__)
 
 # While sending per-epoch metrics: one attempt, 5 s. MLflow reads these at every request.
 _FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
 FLUSH_PATIENCE_S = 600.0
+# What a tracking store that is away raises, declared with each scheme (trainables.schemes).
+TRACKING_DOWN = retryable_errors(Use.TRACKING)
 PendingRow = list  # [key, value, timestamp_ms, step]: JSON- and weights_only-safe
 
 
@@ -79,7 +82,7 @@ class MetricOutbox:
             try:
                 with fail_fast():
                     self._send(batch)
-            except (MlflowException, OSError) as exc:
+            except TRACKING_DOWN as exc:
                 if not self._warned:
                     log.warning("MLflow unreachable, %d metrics queued: %s", len(self), exc)
                     self._warned = True

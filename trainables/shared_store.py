@@ -41,13 +41,14 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import ray
 
+from trainables.schemes import Use, open_filesystem
+from trainables.schemes import is_remote as _is_remote
+
 log = logging.getLogger("prunetune")
 
-REMOTE_PREFIXES = ("s3://", "gs://")  # what pyarrow's FileSystem.from_uri opens (as Ray Tune)
 LOCKS_ACTOR = "prunetune-locks"
 LOCKS_NAMESPACE = "prunetune"  # fixed: studies sharing one store on one cluster exclude each other
 LEASE_TTL_S = 60.0
@@ -56,7 +57,8 @@ _WAIT_SLICE_S = 5.0  # one acquire call waits this long at most, so a dead actor
 
 
 def is_remote(root: str) -> bool:
-    return root.startswith(REMOTE_PREFIXES)
+    """An object store that pyarrow opens (as Ray Tune does), not a directory."""
+    return _is_remote(root, Use.FILES)
 
 
 def serialise(save: Callable[..., None], **kwargs: Any) -> bytes:
@@ -192,25 +194,6 @@ def read_location(location: str) -> bytes:
         return stream.read()
 
 
-def open_filesystem(uri: str) -> tuple[Any, str]:
-    """(pyarrow filesystem, path inside it) of an s3:// or gs:// URI."""
-    quiet_instance_metadata(uri)
-    import pyarrow.fs as pafs  # pyarrow comes with Ray Tune; only remote stores need it
-
-    return pafs.FileSystem.from_uri(uri)
-
-
-def quiet_instance_metadata(uri: str) -> None:
-    """AWS_EC2_METADATA_DISABLED=true unless set, for an S3 endpoint other than AWS's: without
-    credentials in the environment the AWS library otherwise waits on instance-metadata lookups
-    that cannot answer. On AWS itself (no endpoint override) instance roles need that lookup."""
-    if not uri.startswith("s3://"):
-        return
-    query = parse_qs(urlsplit(uri).query)
-    if "endpoint_override" in query or os.environ.get("AWS_ENDPOINT_URL"):
-        os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
-
-
 # --- leases --------------------------------------------------------------------------------
 
 
@@ -331,6 +314,7 @@ __all__ = [
     "RemoteStore",
     "SharedStore",
     "is_remote",
+    "open_filesystem",
     "open_store",
     "read_location",
     "serialise",

@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from trainables.keys import RunStatus, Tag
 from trainables.query import nested_runs
 from trainables.runs import StudyRun, clip, terminate
+from trainables.schemes import is_mlflow_server
 
 
 def _version() -> str:
@@ -25,7 +26,7 @@ def _version() -> str:
 def _artifact_location(tracking_uri: str, artifact_root: str) -> str | None:
     """A server stores artifacts where its --artifacts-destination says; a database store
     would otherwise put them under ./mlruns of whatever directory the process runs in."""
-    if tracking_uri.startswith(("http://", "https://")):
+    if is_mlflow_server(tracking_uri):
         return None
     root = Path(artifact_root).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)

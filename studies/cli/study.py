@@ -72,9 +72,13 @@ def _add_study_args(p: argparse.ArgumentParser) -> None:
         "inside a Ray job, else a local Ray on 127.0.0.1)",
     )
     p.add_argument(
-        "--tracking-uri", default=None, help=f"MLflow tracking URI ({storage.TRACKING_FORMS})"
+        "--tracking-uri",
+        default=None,
+        help=f"MLflow tracking URI ({storage.forms(storage.Use.TRACKING)})",
     )
-    p.add_argument("--storage", default=None, help=f"Optuna storage ({storage.OPTUNA_FORMS})")
+    p.add_argument(
+        "--storage", default=None, help=f"Optuna storage ({storage.forms(storage.Use.OPTUNA)})"
+    )
     add_workdir_arg(p)
     add_set_arg(p)
     p.add_argument("--dry-run", action="store_true", help="validate and preflight only")

@@ -136,8 +136,8 @@ def optuna_storage(url: str) -> optuna.storages.BaseStorage:
     a journal file for ``journal:<path>``; one per URL and process (building one checks the
     schema, ~0.2 s). Pooled connections are pinged before use: a PostgreSQL restarted
     mid-study leaves dead ones behind."""
-    path = storage.local_path(url) if url.startswith(storage.JOURNAL) else None
-    if path is not None:
+    path = storage.local_file(url)
+    if path is not None and not storage.is_sql(url):  # a journal file
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
 

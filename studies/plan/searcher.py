@@ -19,22 +19,18 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import optuna
-import sqlalchemy.exc
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
+from studies.storage import Use, retryable_errors
 from trainables.keys import Result
 
 log = logging.getLogger("prunetune")
 
 T = TypeVar("T")
 OUTAGE_S = 180.0  # a PostgreSQL restart or failover takes seconds; give up after minutes
-# What a storage that is down raises: Optuna wraps failed commits, reads surface SQLAlchemy's.
-OUTAGE_ERRORS = (
-    optuna.exceptions.StorageInternalError,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-)
+# What an Optuna storage that is down raises, declared with each scheme (trainables.schemes).
+OUTAGE_ERRORS = retryable_errors(Use.OPTUNA)
 
 
 def outlast_outage(call: Callable[[], T], what: str, patience_s: float = OUTAGE_S) -> T:

@@ -23,14 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from studies.storage import (
-    DEFAULT_WORKDIR,
-    OPTUNA_FORMS,
-    OPTUNA_PREFIXES,
-    TRACKING_FORMS,
-    TRACKING_PREFIXES,
-    is_remote,
-)
+from studies.storage import DEFAULT_WORKDIR, Use, forms, scheme_for
 from trainables.keys import Result
 from trainables.recipe import STARTS, parse_start
 
@@ -215,10 +208,12 @@ def _objective(value: Any) -> Any:
     return value if isinstance(value, str) or len(names) > 1 else names[0]
 
 
-def _url(prefixes: tuple[str, ...], what: str, valid: str) -> Any:
+def _url(use: Use, what: str) -> Any:
+    """A URL of a scheme that `use` accepts (asked at validation time: the registry's)."""
+
     def check(value: str) -> str:
-        if value and not value.startswith(prefixes):
-            raise invalid(f"unsupported {what} {value!r}", valid)
+        if value and scheme_for(value, use) is None:
+            raise invalid(f"unsupported {what} {value!r}", forms(use))
         if "://" in value and urlsplit(value).password:
             # The URL is recorded (study record, MLflow params, Tune's state, logs): a password
             # in it would be written everywhere. Both drivers read it from the environment.
@@ -258,19 +253,14 @@ def _ray_address(value: str) -> str:
     return value
 
 
-REMOTE_FORMS = (
-    "a directory, s3://BUCKET/PREFIX (?endpoint_override=HOST:PORT&scheme=http&region=R "
-    "for a non-AWS endpoint), gs://BUCKET/PREFIX"
-)
-
-
 def _storage_root(value: str) -> str:
     """ "" (the default), a local directory, or an object-store URI pyarrow opens (Ray Tune's
     storage_path); preflight checks that the bucket answers."""
-    if "://" not in value:
+    scheme = scheme_for(value, Use.FILES)
+    if scheme is None:
+        raise invalid(f"unsupported storage URI {value!r}", forms(Use.FILES))
+    if not scheme.remote:
         return value
-    if not is_remote(value):
-        raise invalid(f"unsupported storage URI {value!r}", REMOTE_FORMS)
     parts = urlsplit(value)
     if "@" in parts.netloc:
         # Recorded with the study like every URL (record, MLflow params, Tune's state).
@@ -279,7 +269,7 @@ def _storage_root(value: str) -> str:
             "the URI without them; AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment",
         )
     if not parts.netloc:
-        raise invalid(f"{value!r} names no bucket", REMOTE_FORMS)
+        raise invalid(f"{value!r} names no bucket", forms(Use.FILES))
     return value
 
 
@@ -292,8 +282,8 @@ Workdir = Annotated[str, AfterValidator(_nonempty_workdir)]
 StorageRoot = Annotated[str, AfterValidator(_storage_root)]
 RayAddress = Annotated[str, AfterValidator(_ray_address)]
 Baselines = Annotated[list[Literal["scratch-e", "scratch-b"]], AfterValidator(_unique_or_empty)]
-TrackingUri = _url(TRACKING_PREFIXES, "tracking URI", TRACKING_FORMS)
-StorageUrl = _url(OPTUNA_PREFIXES, "storage", OPTUNA_FORMS)
+TrackingUri = _url(Use.TRACKING, "tracking URI")
+StorageUrl = _url(Use.OPTUNA, "storage")
 Widths = Annotated[list[int | str], AfterValidator(_widths)]
 Milestones = Annotated[list[float], AfterValidator(_milestones)]
 Configs = Annotated[list[str], BeforeValidator(_listify)]
