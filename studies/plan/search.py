@@ -45,7 +45,7 @@ from studies.spec.derived import (
     search_grid,
     search_trials,
 )
-from trainables.keys import Result, Role
+from trainables.keys import Result, Role, Sampled
 from trainables.trial import prune_retrain
 
 # TPE's default of 10 random start-up trials would leave a 12-trial quickstart almost all random.
@@ -62,24 +62,24 @@ class SearchSpace:
 
     def __call__(self, trial: optuna.Trial) -> dict[str, Any] | None:
         spec, constants = self.spec, {}
-        schedule = _choose(trial, "schedule", spec.retrain.schedules, constants)
+        schedule = _choose(trial, Sampled.SCHEDULE, spec.retrain.schedules, constants)
         if schedule in self.with_max_lr:
             max_lr = spec.retrain.max_lr
             if isinstance(max_lr, list):
-                _choose(trial, "max_lr", max_lr, constants)
+                _choose(trial, Sampled.MAX_LR, max_lr, constants)
             else:
-                trial.suggest_float("max_lr", max_lr.low, max_lr.high, log=True)
-        _choose(trial, "method", spec.pruning.methods, constants)
+                trial.suggest_float(Sampled.MAX_LR, max_lr.low, max_lr.high, log=True)
+        _choose(trial, Sampled.METHOD, spec.pruning.methods, constants)
         ratio = spec.pruning.ratio
         if spec.pruning.configs:
-            _choose(trial, "config", spec.pruning.configs, constants)
+            _choose(trial, Sampled.CONFIG, spec.pruning.configs, constants)
         elif isinstance(ratio, list):
-            _choose(trial, "ratio", ratio, constants)
+            _choose(trial, Sampled.RATIO, ratio, constants)
         else:
-            trial.suggest_float("ratio", ratio.low, ratio.high)
-        _choose(trial, "epochs", spec.retrain.epochs, constants)
-        _choose(trial, "start", spec.retrain.start, constants)
-        _choose(trial, "seed", spec.search.seeds, constants)
+            trial.suggest_float(Sampled.RATIO, ratio.low, ratio.high)
+        _choose(trial, Sampled.EPOCHS, spec.retrain.epochs, constants)
+        _choose(trial, Sampled.START, spec.retrain.start, constants)
+        _choose(trial, Sampled.SEED, spec.search.seeds, constants)
         return constants or None
 
 
