@@ -34,10 +34,10 @@ from studies.results.contrast import Contrast, contrast
 from studies.results.report import equivalence_margin
 from studies.results.runs import (
     final_oracle_winners,
-    select_best,
     select_trials,
     tidy_trials,
     trials_frame,
+    winner_rows,
 )
 from studies.results.stats import WILCOXON_MIN_N, holm
 from studies.results.verdict import ALPHA, Claim, reproduces, status
@@ -181,7 +181,7 @@ def best_fixed_clr(tidy: pd.DataFrame) -> tuple[float, dict[int, float]]:
     if clr.empty:
         raise UsageError("no finished CLR trial")
     best = float(clr.groupby("max_lr")["val_acc"].mean().idxmax())
-    return best, by_seed(select_best(clr[clr["max_lr"] == best], ["seed"]))
+    return best, by_seed(winner_rows(clr[clr["max_lr"] == best], ["seed"]))
 
 
 def scyc(workdir: str) -> Iterator[Arms]:

@@ -2,31 +2,31 @@
 
 Given a workdir with a finished study (or, without --workdir, after running the quickstart into a
 temporary one), the script serves the study's MLflow store on 127.0.0.1 (a free port,
-``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false``), opens the experiment's runs page
-(``#/experiments/<id>/runs``) in a fresh browser profile (a first visit: nothing saved in the
-browser) and reports:
+``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false``), opens its pages in a fresh browser profile each (a
+first visit: nothing saved in the browser) and reports:
 
-- the columns the runs table shows by default (param / metric / attribute headers) and which of
-  schedule, max LR, ratio, val acc and test acc are among them, and on screen without scrolling;
-- the run names shown (and whether the Run Name column cuts them), whether the trial runs appear
-  nested under the study run (and after one click on its expander), and a trial's run page;
-- the same for every saved view the experiment already has (experiment tags
-  ``mlflow.sharedViewState.<id>``, the URL ``#/experiments/<id>/runs?viewStateShareKey=<id>``),
-  and for a URL that names the columns in its query (MLflow ignores it);
-- a proposed saved view (trials grouped by schedule and the other varying axes; schedule, max LR,
-  ratio, final val/test accuracy as the first columns; the sidebar in Model training mode via
-  ``?workflowType=machine_learning``), written into a *copy* of the store, to prove the URL that
-  shows the columns (the study's own store is never written: a SQLite store is served from a
-  copy; an http:// tracking URI is only read);
+- prunetune's saved view of the runs table: the script builds none. It asks the project's Python
+  what ``studies/results/view.py`` (the one builder, the one a study writes its view with) builds
+  for the study's spec and which URL prunetune prints, and says whether the store holds that
+  view. Where the store lacks it or holds another (an older prunetune, a user's change), the
+  built one is written into a *copy* of the store (the study's own store is never written: a
+  SQLite store is served from a copy; an http:// tracking URI is only read);
+- for the URL prunetune prints, the bare runs page (``#/experiments/<id>/runs``), every other
+  saved view the experiment has (experiment tags ``mlflow.sharedViewState.<id>``) and a URL that
+  names the columns in its query (MLflow ignores it): the columns the runs table shows (param /
+  metric / attribute headers), which of schedule, max LR, ratio, val acc and test acc are among
+  them and on screen without scrolling, the run names shown (and whether the Run Name column
+  cuts them), whether the trial runs appear nested under the study run (and after one click on
+  its expander), and a trial's run page;
 - the study run's page (description, params, artifacts) and the chart view (its sections, top
-  to bottom), for the bare page and the proposed view.
+  to bottom), for the bare page and the URL prunetune prints.
 
 Screenshots (1400x900) go to --shots (default bench/results/mlflow_ui/, git-ignored); --docs DIR
 copies four of them, as small 256-colour PNGs, where they can be committed (docs/mlflow-ui/).
 The report goes to stdout and to --report (Markdown; a hand-written part of an existing report
-below its marker line is kept). Exit status 1 when
-the trial names are not readable or a key column is missing from every existing URL (the bare runs
-page and the experiment's saved views); the proposed view does not count.
+below its marker line is kept). Exit status 1 unless the URL prunetune prints opens the view
+prunetune builds with readable trial names and every key column a trial logged (MLflow shows no
+column for a param no run has: no max LR where every schedule takes the recipe's LR).
 
 Needs a Chromium and Playwright's Python package, neither a project dependency (no browser
 download, no internet: Playwright drives the system Chromium):
@@ -68,11 +68,8 @@ VIEWPORT = {"width": 1400, "height": 900}
 RUN_NAME_COL = "attributes.`Run Name`"
 SHARE_TAG = "mlflow.sharedViewState."  # MLflow's saved views: experiment tags under this prefix
 SHARE_PARAM = "viewStateShareKey"
-PROPOSED_VIEW_ID = "prunetune-trials"
 # Model training mode: the sidebar's Runs/Models instead of GenAI's Traces/Evaluation runs.
 WORKFLOW = "workflowType=machine_learning"
-PROPOSED_QUERY = f"{WORKFLOW}&{SHARE_PARAM}={PROPOSED_VIEW_ID}"
-PROPOSED_VIEW_NAME = "trials by schedule: sampled values, final accuracies"
 
 # What a user of a study looks for, and the column ids (MLflow's canonical keys) that show it.
 KEY_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -90,73 +87,6 @@ KEY_COLUMNS: dict[str, tuple[str, ...]] = {
         "metrics.`acc/test`",
     ),
 }
-
-# The saved view proposed for a study: the state MLflow 3.17's "Views > Save as new view" writes
-# (search facets + the table's UI state; MLflow drops runsExpanded, runsPinned, runsHidden,
-# runsVisibilityMap and autoRefreshEnabled from a shared view, so a view cannot expand the study
-# run: it groups the trial runs instead, which shows them and charts each group's mean).
-P, M = "params.`{}`".format, "metrics.`{}`".format
-FIRST_COLUMNS = [  # in this order, right after the run name
-    P("trial.schedule"),
-    P("trial.max_lr"),
-    P("trial.ratio"),
-    M("final/val_acc"),
-    M("final/test_acc"),
-]
-MORE_COLUMNS = [P("trial.method"), P("trial.epochs"), P("trial.seed"), M("final/sparsity")]
-# What a group is: the schedule and every other sampled axis that varies among the trials
-# (not the seed nor the max LR: a group's mean is over those).
-GROUP_AXES = ["trial.schedule", "trial.method", "trial.ratio", "trial.epochs", "trial.start"]
-VARYING_EXTRA = ["trial.start", "trial.rounds"]  # shown as columns only where they vary
-# px; MLflow's default 190 px cuts names such as clr-lr0.0412-l1-0.5-e8-s0-3f9a2
-RUN_NAME_WIDTH = 300
-
-
-def proposed_view_state(trials: dict[str, dict[str, str]]) -> dict[str, Any]:
-    def varies(key: str) -> bool:
-        return len({p.get(key) for p in trials.values()}) > 1
-
-    extra = [P(k) for k in VARYING_EXTRA if varies(k)]
-    columns = FIRST_COLUMNS + MORE_COLUMNS + extra
-    axes = [k for k in GROUP_AXES if k == "trial.schedule" or varies(k)]
-    return {
-        "searchFilter": "",
-        "orderByKey": "attributes.start_time",
-        "orderByAsc": False,
-        "startTime": "ALL",
-        "lifecycleFilter": "Active",
-        "datasetsFilter": [],
-        "modelVersionFilter": "All Runs",
-        "selectedColumns": columns,
-        "columnOrder": [RUN_NAME_COL, *columns],
-        "columnWidths": {RUN_NAME_COL: RUN_NAME_WIDTH},
-        "runsHiddenMode": "SHOW_ALL",
-        "viewMaximized": False,
-        "runListHidden": False,
-        "isAccordionReordered": False,
-        "useGroupedValuesInCharts": True,
-        "hideEmptyCharts": True,
-        "groupBy": {
-            "aggregateFunction": "average",
-            "groupByKeys": [{"mode": "param", "groupByData": k} for k in axes],
-        },
-        "groupsExpanded": {},  # a group is expanded unless it says false
-        "globalLineChartConfig": {
-            "xAxisKey": "step",
-            "lineSmoothness": 0,
-            "selectedXAxisMetricKey": "",
-        },
-    }
-
-
-def saved_view_tag_value(name: str, state: dict[str, Any]) -> str:
-    """The value of an experiment tag ``mlflow.sharedViewState.<id>`` as MLflow 3.17 writes it
-    (an envelope; `state` is the JSON text, uncompressed; at most 20,000 characters)."""
-    now = int(time.time() * 1000)
-    return json.dumps(
-        {"name": name, "createdAt": now, "updatedAt": now, "state": json.dumps(state)}
-    )
-
 
 # --------------------------------------------------------------------------------------------
 # The study and its MLflow store
@@ -286,6 +216,58 @@ def all_runs(base: str, experiment_id: str) -> list[dict]:
 
 def kv(items: list[dict] | None) -> dict[str, str]:
     return {i["key"]: i.get("value") for i in items or []}
+
+
+# The study's saved view is prunetune's own (studies/results/view.py builds it, the study writes
+# it): this script builds none. It asks the project's Python what that module builds for the
+# study's spec and which URL prunetune prints, then opens that URL on the store's view.
+VIEW_BUILDER = (
+    "import json, sys\n"
+    "from studies.results.view import record_view\n"
+    "print(json.dumps(record_view(*sys.argv[1:4])))\n"
+)
+
+
+@dataclass
+class ProductView:
+    """prunetune's view of the study: what it builds, what the store holds, what was checked."""
+
+    tag: str  # the experiment tag's key, mlflow.sharedViewState.<key>
+    value: str  # the tag's value as studies.results.view builds it for the study's spec
+    page: str  # the URL prunetune prints for this server
+    stored: dict[str, Any] | None  # the state the store holds under `tag` (None: absent)
+    written: bool = False  # the built view was written into the copy of the store
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return json.loads(json.loads(self.value)["state"])
+
+    def differs(self) -> list[str]:
+        """The state keys where the store's view is not what prunetune builds now."""
+        if self.stored is None:
+            return []
+        keys = sorted(set(self.state) | set(self.stored))
+        return [k for k in keys if self.state.get(k) != self.stored.get(k)]
+
+    def checked_is_built(self) -> bool:
+        """The view opened in the browser is the one prunetune builds now."""
+        return self.written or (self.stored is not None and not self.differs())
+
+
+def product_view(study: Study, base: str, exp_tags: dict[str, str]) -> ProductView:
+    """studies.results.view's tag for the study (run with the project's Python, which has
+    prunetune's dependencies) and the state the store holds under its key."""
+    cmd = [str(ROOT / ".venv/bin/python"), "-c", VIEW_BUILDER]
+    cmd += [str(study.workdir.resolve()), study.name, base]
+    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT, env=env)
+    built = json.loads(out.stdout.strip().splitlines()[-1])
+    stored = None
+    if built["tag"] in exp_tags:
+        stored = {}  # unreadable: differs everywhere
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            stored = json.loads(json.loads(exp_tags[built["tag"]])["state"])
+    return ProductView(built["tag"], built["value"], built["page"], stored)
 
 
 # --------------------------------------------------------------------------------------------
@@ -578,7 +560,7 @@ def table_lines(view: TableView, trials: dict[str, dict[str, str]]) -> list[str]
     )
     for key, col in found.items():
         where = (
-            "missing"
+            ("missing" if has_data(key, trials) else "missing (no trial logged it)")
             if col is None
             else ("on screen" if col in view.on_screen else "in the table, scroll right")
         )
@@ -608,11 +590,19 @@ def table_lines(view: TableView, trials: dict[str, dict[str, str]]) -> list[str]
     return [*lines, ""]
 
 
+def has_data(key: str, trials: dict[str, dict[str, str]]) -> bool:
+    """Whether a trial logged what key column `key` shows: MLflow has no column for a param
+    that no run has (a study whose schedules all take their LR from the recipe logs no max LR;
+    one pruned by configs logs no ratio)."""
+    params = [c[len("params.`") : -1] for c in KEY_COLUMNS[key] if c.startswith("params.")]
+    return not params or any(p in t for t in trials.values() for p in params)
+
+
 def view_passes(view: TableView, trials: dict[str, dict[str, str]]) -> bool:
     names = [n for n in (view.names_first + view.names_expanded) if n in trials]
     return (
         not view.error
-        and all(view.key_found().values())
+        and all(col for key, col in view.key_found().items() if has_data(key, trials))
         and bool(names)
         and all(readable(n, trials[n]) for n in names)
     )
@@ -647,7 +637,7 @@ def serve(study: Study, tmp: Path) -> tuple[str, Server | None, bool]:
     return server.url, server, writable
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workdir", type=Path, help="a workdir with a finished study")
     ap.add_argument("--study", help="the study's name (default: the workdir's newest record)")
@@ -658,20 +648,125 @@ def main() -> int:
     ap.add_argument(
         "--docs", type=Path, help="also copy the key screenshots here, small (e.g. docs/mlflow-ui)"
     )
-    args = ap.parse_args()
+    return ap.parse_args()
 
+
+def check_tools(chromium: str) -> None:
     try:
-        import playwright.sync_api  # noqa: F401
+        import playwright.sync_api  # noqa: F401  (only to say what is missing, before any work)
     except ImportError:
         sys.exit(
             "needs Playwright (not a project dependency): python3 -m venv /tmp/uivenv && "
             "/tmp/uivenv/bin/pip install playwright; run this script with /tmp/uivenv/bin/python"
         )
-    if not Path(args.chromium).exists():
-        sys.exit(f"no Chromium at {args.chromium}: apt-get install -y chromium (or --chromium)")
+    if not Path(chromium).exists():
+        sys.exit(f"no Chromium at {chromium}: apt-get install -y chromium (or --chromium)")
 
+
+@dataclass
+class Store:
+    """What the served store holds for the study."""
+
+    base: str  # the tracking server's base URL
+    writable: bool  # a copy of a SQLite store (the check may add to it)
+    exp_tags: dict[str, str]
+    runs: list[dict]
+    parent_name: str | None
+    trials: dict[str, dict[str, str]]  # trial run name -> its params
+
+    @property
+    def param_keys(self) -> list[str]:
+        return sorted({p["key"] for r in self.runs for p in r["data"].get("params", [])})
+
+    @property
+    def metric_keys(self) -> list[str]:
+        return sorted({m["key"] for r in self.runs for m in r["data"].get("metrics", [])})
+
+
+def read_store(base: str, writable: bool, study: Study) -> Store:
+    exp = api(base, f"experiments/get?experiment_id={study.experiment_id}")["experiment"]
+    runs = all_runs(base, study.experiment_id)
+    parent = next((r for r in runs if r["info"]["run_id"] == study.parent_run_id), None)
+    trials = {
+        r["info"]["run_name"]: kv(r["data"].get("params"))
+        for r in runs
+        if kv(r["data"].get("tags")).get("mlflow.parentRunId") == study.parent_run_id
+        and "trial.schedule" in kv(r["data"].get("params"))
+    }
+    name = parent["info"]["run_name"] if parent else None
+    return Store(base, writable, kv(exp.get("tags")), runs, name, trials)
+
+
+def write_built_view(store: Store, study: Study, view: ProductView) -> None:
+    """Where the store lacks prunetune's view or holds another (an older prunetune, or a user's
+    change), put the built one into the copy, so that the browser checks what prunetune builds."""
+    if not store.writable or view.checked_is_built():
+        return
+    body = {"experiment_id": study.experiment_id, "key": view.tag, "value": view.value}
+    api(store.base, "experiments/set-experiment-tag", body)
+    view.written = True
+
+
+@dataclass
+class Pages:
+    """What the browser saw."""
+
+    views: list[TableView]  # [bare runs page, the URL prunetune prints, other saved views]
+    query_view: TableView
+    parent_page: dict[str, Any]
+    charts: list[tuple[str, dict[str, Any]]]
+
+    @property
+    def product(self) -> TableView:
+        return self.views[1]
+
+
+def browse(args: argparse.Namespace, study: Study, store: Store, view: ProductView) -> Pages:
+    runs_url = f"{store.base}/#/experiments/{study.experiment_id}/runs"
+    how = "as the study wrote it" if not view.written else "built now, written into the copy"
+    targets = [
+        ("Bare runs page", runs_url, "runs"),
+        (f"The URL prunetune prints (its saved view, {how})", view.page, "product"),
+    ]
+    for tag, value in sorted(store.exp_tags.items()):
+        if tag.startswith(SHARE_TAG) and tag != view.tag:  # a user's own views
+            key = name = tag.removeprefix(SHARE_TAG)
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                name = json.loads(value).get("name", key)
+            url = f"{runs_url}?{SHARE_PARAM}={key}"
+            targets.append((f"Saved view {name!r} (in the store)", url, f"view-{key}"))
+    # MLflow keeps the table's columns in the browser's local storage, not in the URL:
+    # a query naming them changes nothing (shown, so that nobody prints such a URL).
+    query = urllib.parse.urlencode({"selectedColumns": json.dumps(view.state["selectedColumns"])})
+    args.shots.mkdir(parents=True, exist_ok=True)
+    for old in args.shots.glob("*.png"):
+        old.unlink()
+    browser = Browser(args.chromium, args.shots)
+    names, parent = frozenset(store.trials), store.parent_name
+    try:
+        views = [browser.table(label, url, parent, shot, names) for label, url, shot in targets]
+        query_view = browser.table(
+            "URL query only (`?selectedColumns=…`)", f"{runs_url}?{query}", parent, "url-query"
+        )
+        parent_page = {}
+        if study.parent_run_id:
+            parent_page = browser.run_page(
+                store.base, study.experiment_id, study.parent_run_id, "study-run"
+            )
+        charts = [
+            ("Chart view, bare runs page", browser.charts(runs_url, "charts")),
+            ("Chart view, the URL prunetune prints", browser.charts(view.page, "charts-product")),
+        ]
+    finally:
+        browser.close()
+    return Pages(views, query_view, parent_page, charts)
+
+
+def main() -> int:
+    args = parse_args()
+    check_tools(args.chromium)
     tmp = Path(tempfile.mkdtemp(prefix="mlflow-ui-check-"))
-    server = browser = None
+    server = None
     t_start = time.monotonic()
     try:
         if args.workdir is None:
@@ -679,140 +774,52 @@ def main() -> int:
             run_quickstart(args.workdir)
         study = find_study(args.workdir.resolve(), args.study)
         base, server, writable = serve(study, tmp)
-        exp = api(base, f"experiments/get?experiment_id={study.experiment_id}")["experiment"]
-        exp_tags = kv(exp.get("tags"))
-        runs = all_runs(base, study.experiment_id)
-        parent = next((r for r in runs if r["info"]["run_id"] == study.parent_run_id), None)
-        parent_name = parent["info"]["run_name"] if parent else None
-        trials = {
-            r["info"]["run_name"]: kv(r["data"].get("params"))
-            for r in runs
-            if kv(r["data"].get("tags")).get("mlflow.parentRunId") == study.parent_run_id
-            and "trial.schedule" in kv(r["data"].get("params"))
-        }
-        param_keys = sorted({p["key"] for r in runs for p in r["data"].get("params", [])})
-        metric_keys = sorted({m["key"] for r in runs for m in r["data"].get("metrics", [])})
-
-        runs_url = f"{base}/#/experiments/{study.experiment_id}/runs"
-        targets = [("Bare runs page (the URL prunetune prints)", runs_url, parent_name, "runs")]
-        for tag, value in sorted(exp_tags.items()):
-            if tag.startswith(SHARE_TAG):
-                key = tag.removeprefix(SHARE_TAG)
-                name = key
-                with contextlib.suppress(ValueError, TypeError, AttributeError):
-                    name = json.loads(value).get("name", key)
-                label = f"Saved view {name!r} (in the store)"
-                url = f"{runs_url}?{SHARE_PARAM}={key}"
-                targets.append((label, url, parent_name, f"view-{key}"))
-        # MLflow keeps the table's columns in the browser's local storage, not in the URL:
-        # a query naming them changes nothing (shown, so that nobody prints such a URL).
-        query = urllib.parse.urlencode({"selectedColumns": json.dumps(FIRST_COLUMNS)})
-        url_only = (
-            "URL query only (`?selectedColumns=…`)",
-            f"{runs_url}?{query}",
-            parent_name,
-            "url-query",
-        )
-        proposed_state = proposed_view_state(trials)
-        proposed_value = saved_view_tag_value(PROPOSED_VIEW_NAME, proposed_state)
-        proposed = None
-        if writable and not any(t.startswith(SHARE_TAG) for t in exp_tags):
-            api(
-                base,
-                "experiments/set-experiment-tag",
-                {
-                    "experiment_id": study.experiment_id,
-                    "key": SHARE_TAG + PROPOSED_VIEW_ID,
-                    "value": proposed_value,
-                },
-            )
-            proposed = f"{runs_url}?{PROPOSED_QUERY}"
-
-        args.shots.mkdir(parents=True, exist_ok=True)
-        for old in args.shots.glob("*.png"):
-            old.unlink()
-        browser = Browser(args.chromium, args.shots)
-        names = frozenset(trials)
-        views = [browser.table(*target, names) for target in targets]
-        query_view = browser.table(*url_only, names)
-        proposed_view = None
-        if proposed:
-            label = "Proposed saved view (written into the copy of the store)"
-            proposed_view = browser.table(label, proposed, parent_name, "proposed", names)
-        parent_page = {}
-        if study.parent_run_id:
-            parent_page = browser.run_page(
-                base, study.experiment_id, study.parent_run_id, "study-run"
-            )
-        charts = [("Chart view, bare runs page", browser.charts(runs_url, "charts"))]
-        if proposed:
-            charts.append(
-                ("Chart view, proposed saved view", browser.charts(proposed, "charts-proposed"))
-            )
+        store = read_store(base, writable, study)
+        view = product_view(study, base, store.exp_tags)
+        write_built_view(store, study, view)
+        pages = browse(args, study, store, view)
     finally:
-        if browser:
-            browser.close()
         if server:
             server.stop()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
+    ok = view_passes(pages.product, store.trials) and view.checked_is_built()
+    report = "\n".join(report_lines(study, store, view, pages, time.monotonic() - t_start, ok))
+    print(report)
+    if args.report:
+        write_report(args.report, report)
+    if args.docs:
+        docs_shots(args.shots, args.docs)
+    return 0 if ok else 1
 
-    # ---- the report
-    ok = any(view_passes(v, trials) for v in views)
+
+def report_lines(
+    study: Study, store: Store, view: ProductView, pages: Pages, seconds: float, ok: bool
+) -> list[str]:
+    trials = store.trials
     names_ok = bool(trials) and all(readable(n, p) for n, p in trials.items())
     per_trial = sorted({len(p) for p in trials.values()})
     lines = [
         "# MLflow UI check",
         "",
         f"Study `{study.name}` (`{study.workdir}`, experiment {study.experiment_id}), served from "
-        f"{'a copy of ' if writable else ''}`{study.tracking_uri}` by `mlflow server`; headless "
-        f"Chromium {VIEWPORT['width']}×{VIEWPORT['height']}, a fresh profile per page (what a "
-        f"first visit shows); {time.monotonic() - t_start:.0f} s in all.",
+        f"{'a copy of ' if store.writable else ''}`{study.tracking_uri}` by `mlflow server`; "
+        f"headless Chromium {VIEWPORT['width']}×{VIEWPORT['height']}, a fresh profile per page "
+        f"(what a first visit shows); {seconds:.0f} s in all.",
         "",
-        f"- store: {len(runs)} runs, {len(trials)} trial runs under the study run "
-        f"`{parent_name}`; params per trial run: {', '.join(map(str, per_trial)) or '-'}; "
-        f"{len(param_keys)} param keys and {len(metric_keys)} metric keys in the experiment "
-        f"(the Columns menu's choice)",
+        f"- store: {len(store.runs)} runs, {len(trials)} trial runs under the study run "
+        f"`{store.parent_name}`; params per trial run: {', '.join(map(str, per_trial)) or '-'}; "
+        f"{len(store.param_keys)} param keys and {len(store.metric_keys)} metric keys in the "
+        "experiment (the Columns menu's choice)",
         f"- trial names readable: {'yes' if names_ok else 'NO'} "
         f"(e.g. {', '.join(list(trials)[:3])})",
+        *view_lines(view),
         "",
     ]
-    for v in views:
+    for v in [*pages.views, pages.query_view]:
         lines += table_lines(v, trials)
-    lines += table_lines(query_view, trials)
-    if proposed_view:
-        lines += table_lines(proposed_view, trials)
-        lines += [
-            "The proposed view is one experiment tag (MLflow's saved-view format: what "
-            "*Views → Save as new view* writes, `state` uncompressed); the runs page shows it "
-            f"at `#/experiments/<id>/runs?{PROPOSED_QUERY}` (`{WORKFLOW}` puts the sidebar in "
-            "Model training mode; without it, GenAI mode) and lists it under *Views*:",
-            "",
-            "```",
-            f"key:   {SHARE_TAG}{PROPOSED_VIEW_ID}",
-            f"value: {proposed_value}",
-            "```",
-            "",
-        ]
-    lines += ["### Study run page", ""]
-    if parent_page.get("error"):
-        lines.append(f"**error:** {parent_page['error']}")
-    text = parent_page.get("text", "")
-    n_params = re.search(r"Parameters \((\d+)\)", text)
-    desc = re.search(r"Description\s*\n+(.+?)\n", text)
-    art = parent_page.get("artifacts_text", "")
-    summary = [k for k in metric_keys if k.startswith("summary/")]
-    lines += [
-        f"- description: {desc.group(1).strip() if desc else 'NOT SHOWN'}",
-        f"- parameters: {n_params.group(1) if n_params else '?'}; child runs listed: "
-        f"{'yes' if 'Child runs' in text else 'no'}",
-        f"- artifacts: spec.toml {'yes' if 'spec.toml' in art else 'NO'}, search_space.json "
-        f"{'yes' if 'search_space.json' in art else 'NO'}",
-        f"- summary metrics: {len(summary)} (e.g. `{summary[0] if summary else '-'}`)",
-        shots_line(parent_page.get("shots", [])),
-        "",
-    ]
-    for label, ch in charts:
+    lines += parent_lines(pages.parent_page, store.metric_keys)
+    for label, ch in pages.charts:
         lines += [f"### {label}", ""]
         if ch.get("error"):
             lines.append(f"**error:** {ch['error']}")
@@ -822,32 +829,74 @@ def main() -> int:
             shots_line(ch.get("shots", [])),
             "",
         ]
-    lines += notes(views, proposed_view, charts, metric_keys, trials)
-    verdict = "PASS" if ok else "FAIL"
+    lines += notes(pages, view, store.metric_keys, trials)
     lines += [
-        f"**Result: {verdict}** — readable trial names and all five key columns "
-        "(schedule, max LR, ratio, val acc, test acc) on a URL the store already has "
-        "(the bare runs page or a saved view of the experiment; the proposed view does not count).",
+        f"**Result: {'PASS' if ok else 'FAIL'}** — the URL prunetune prints opens the saved view "
+        "prunetune builds (`studies/results/view.py`) with readable trial names and every key "
+        "column (schedule, max LR, ratio, val acc, test acc) that a trial logged.",
         "",
     ]
-    report = "\n".join(lines)
-    print(report)
-    if args.report:
-        write_report(args.report, report)
-    if args.docs:
-        docs_shots(args.shots, args.docs)
-    return 0 if ok else 1
+    return lines
 
 
-def notes(views, proposed_view, charts, metric_keys, trials) -> list[str]:
+def view_lines(view: ProductView) -> list[str]:
+    """Whether the store holds the view prunetune builds, and that view as its tag."""
+    if view.stored is None:
+        held = "absent from the store (a study from before prunetune wrote it)"
+    elif view.differs():
+        held = "in the store, but not what prunetune builds now (state keys that differ: "
+        held += ", ".join(f"`{k}`" for k in view.differs()) + ")"
+    else:
+        held = "in the store, as prunetune builds it now (timestamps aside)"
+    if view.written:
+        held += "; the built view was written into the copy of the store and checked"
+    elif not view.checked_is_built():
+        held += "; the store is read-only here: the store's view was checked, not the built one"
+    return [
+        f"- prunetune's saved view (`studies/results/view.py`): {held}",
+        f"- the URL prunetune prints: `{view.page}` (`{WORKFLOW}` puts the sidebar in Model "
+        "training mode; without it, GenAI mode)",
+        "",
+        "```",
+        f"key:   {view.tag}",
+        f"value: {view.value}",
+        "```",
+    ]
+
+
+def parent_lines(parent_page: dict[str, Any], metric_keys: list[str]) -> list[str]:
+    lines = ["### Study run page", ""]
+    if parent_page.get("error"):
+        lines.append(f"**error:** {parent_page['error']}")
+    text = parent_page.get("text", "")
+    n_params = re.search(r"Parameters \((\d+)\)", text)
+    desc = re.search(r"Description\s*\n+(.+?)\n", text)
+    art = parent_page.get("artifacts_text", "")
+    summary = [k for k in metric_keys if k.startswith("summary/")]
+    return [
+        *lines,
+        f"- description: {desc.group(1).strip() if desc else 'NOT SHOWN'}",
+        f"- parameters: {n_params.group(1) if n_params else '?'}; child runs listed: "
+        f"{'yes' if 'Child runs' in text else 'no'}",
+        f"- artifacts: spec.toml {'yes' if 'spec.toml' in art else 'NO'}, search_space.json "
+        f"{'yes' if 'search_space.json' in art else 'NO'}",
+        f"- summary metrics: {len(summary)} (e.g. `{summary[0] if summary else '-'}`)",
+        shots_line(parent_page.get("shots", [])),
+        "",
+    ]
+
+
+def notes(
+    pages: Pages, view: ProductView, metric_keys: list[str], trials: dict[str, dict[str, str]]
+) -> list[str]:
     """What else the pages show that a reader trips over (facts measured above)."""
     out = []
-    bare = views[0]
+    bare, product = pages.views[0], pages.product
     if bare.names_cut:
+        width = view.state.get("columnWidths", {}).get(RUN_NAME_COL, "?")
         out.append(
             f"- MLflow's Run Name column (190 px) cuts {bare.names_cut} run names short on the "
-            f"bare page; the proposed view sets it to {RUN_NAME_WIDTH} px "
-            f"({proposed_view.names_cut if proposed_view else '?'} cut there)."
+            f"bare page; prunetune's view sets it to {width} px ({product.names_cut} cut there)."
         )
     lrs = [p["trial.max_lr"] for p in trials.values() if p.get("trial.max_lr")]
     if any(len(v) > 8 for v in lrs):
@@ -856,7 +905,7 @@ def notes(views, proposed_view, charts, metric_keys, trials) -> list[str]:
             f"- `trial.max_lr` is logged unrounded (e.g. `{long}`); the table shows "
             f"`{long[:10]}…`."
         )
-    secs = next((ch["sections"] for _, ch in reversed(charts) if ch.get("sections")), [])
+    secs = next((ch["sections"] for _, ch in reversed(pages.charts) if ch.get("sections")), [])
     own = [x.rsplit(" (", 1)[0] for x in secs]
     own = [x for x in own if x not in ("Model metrics", "System metrics")]
     if own and own == sorted(own):
@@ -876,15 +925,15 @@ def notes(views, proposed_view, charts, metric_keys, trials) -> list[str]:
             f"- metrics without a section ({', '.join(f'`{k}`' for k in bare_keys)}) are "
             f"charted under *Model metrics*, after every other section."
         )
-    if proposed_view and proposed_view.trial_page:
-        mode = proposed_view.trial_page["mode"]
-        if mode != proposed_view.mode:
+    if product.trial_page:
+        mode = product.trial_page["mode"]
+        if mode != product.mode:
             out.append(
-                f"- following a trial's link from the proposed view drops `?{WORKFLOW}`: the "
+                f"- following a trial's link from prunetune's view drops `?{WORKFLOW}`: the "
                 f"trial's page is in {mode} mode again (the toggle is kept only when the user "
                 f"clicks it in the sidebar)."
             )
-    if any(v.assistant_open for v in views):
+    if any(v.assistant_open for v in pages.views):
         out.append(
             "- the MLflow Assistant panel opens on a first visit and takes ~350 px of the "
             "table's width until closed."
@@ -906,8 +955,8 @@ def write_report(path: Path, report: str) -> None:
 
 DOCS_SHOTS = {  # the few screenshots worth committing, under short names
     "runs-first-visit": "1-runs-page-bare",
-    "proposed-table": "2-runs-page-saved-view",
-    "charts-proposed": "3-charts-saved-view",
+    "product-table": "2-runs-page-saved-view",
+    "charts-product": "3-charts-saved-view",
     "study-run-overview": "4-study-run",
 }
 

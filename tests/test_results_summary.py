@@ -95,7 +95,7 @@ def test_summary_text_fits_99_columns_and_lists_missing_cells() -> None:
     text = summary_text(schedule_summary(tidy), missing_cells(tidy))
     assert all(len(line) <= 99 for line in text.splitlines())
     assert "92.00 ± 1.00" in text
-    assert "1 cell(s) without a finished trial" in text
+    assert "1 cell(s) without a selected trial" in text
     assert "magnitude 0.5, 4 epochs, ft: seed 2" in text
 
 
@@ -136,14 +136,14 @@ def test_no_finished_trial_says_so() -> None:
 
 def test_oracle_study_summary_is_its_last_rounds_winners() -> None:
     """An oracle study has no search trials: its summary is, per seed, the winner of the last
-    round (tagged winners first), as schedule "oracle" — not "no finished trials yet"."""
+    round on validation, as schedule "oracle" — not "no finished trials yet"."""
     rows = []
     for seed in range(2):
         for k in (1, 2):
             rows.append(run(f"w{seed}{k}", role="oracle", round_=str(k), seed=seed, winner=True,
                             val=0.8 + k / 100, test=0.7 + k / 10 + seed / 100, max_lr=0.05 * k))  # fmt: skip
             rows.append(run(f"l{seed}{k}", role="oracle", round_=str(k), seed=seed,
-                            val=0.99, test=0.99, max_lr=0.5))  # fmt: skip
+                            val=0.7, test=0.99, max_lr=0.5))  # fmt: skip
     summary = schedule_summary(tidy_trials(pd.DataFrame(rows)))
     row = summary_row(summary, "oracle")
     assert row["n"] == 2 and row["seeds"] == (0, 1)

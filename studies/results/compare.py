@@ -6,8 +6,8 @@ pandas/scipy: nothing here talks to MLflow; per-round metric histories come thro
 
 Selection follows docs/science.md §4: per (method, target, budget, schedule, seed) the trial with
 the best final *validation* accuracy is kept (that is where a sampled max LR gets chosen), and
-its final *test* accuracy is what the tables report. The oracle's max LR is chosen the same way,
-per (method, target, epochs, seed, round), by the oracle itself (tag ``oracle_winner``).
+its final *test* accuracy is what the tables report. The oracle's max LR is chosen by the same
+rule (studies.results.runs.winner_rows), per (method, target, epochs, seed, round).
 
 Statistics (docs/science.md §9): in each group (method, target, budget, round) the *reference*
 is the schedule with the best mean validation accuracy (`reference_row`), so test accuracy never
@@ -30,7 +30,7 @@ import pandas as pd
 
 from studies.errors import UsageError
 from studies.results.contrast import PAIRED, contrast
-from studies.results.notes import global_notes, nothing_to_compare, skipped_note
+from studies.results.notes import global_notes, nothing_to_compare, skipped_note, winner_notes
 from studies.results.runs import oracle_winners, select_trials, tidy_trials
 from studies.results.stats import holm, welch_p
 from studies.results.verdict import Claim, status
@@ -129,11 +129,12 @@ def compare(
     """Tables of a study; `oracle_trials` (another study's runs) replaces the study's own oracle;
     `margin` (points) is the TOSTs' equivalence margin (the study's compare.equivalence_margin)."""
     tidy = tidy_trials(trials)
-    notes = skipped_note(tidy)
+    oracle_tidy = tidy if oracle_trials is None else tidy_trials(oracle_trials)
+    notes = skipped_note(tidy) + winner_notes(tidy, oracle_tidy)
     selected = select_trials(tidy)
     if selected.empty:
         raise UsageError(nothing_to_compare(tidy))
-    oracle = oracle_winners(tidy if oracle_trials is None else tidy_trials(oracle_trials))
+    oracle = oracle_winners(oracle_tidy)
     dense = dense_by_seed(tidy)
     if dense.empty and oracle_trials is not None:
         dense = dense_by_seed(tidy_trials(oracle_trials))

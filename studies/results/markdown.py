@@ -280,7 +280,8 @@ def _missing_text(missing: pd.DataFrame | None, unlisted_because: str = RANGED) 
     key = ["method", "target", "epochs", "schedule"]
     groups = list(missing.groupby(key, sort=True, dropna=False))
     lines = [
-        f"{len(missing)} cell(s) without a finished trial (failed, running or not sampled yet):"
+        f"{len(missing)} cell(s) without a selected trial (failed, running, not sampled yet, "
+        "or no final val acc):"
     ]
     for (method, target, epochs, schedule), g in groups[:MISSING_SHOWN]:
         seeds = ("seed " if len(g) == 1 else "seeds ") + ", ".join(

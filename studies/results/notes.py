@@ -1,5 +1,6 @@
 """A comparison's report-wide notes: the conditions that would otherwise repeat on many rows,
-each said once (untested comparisons, missing oracle or dense runs, skipped trials)."""
+each said once (untested comparisons, missing oracle or dense runs, skipped trials, cells and
+oracle groups the winner rule gives no winner)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from studies.results.runs import (
+    ORACLE_KEY,
+    SEED_KEY,
+    oracle_pool,
+    search_pool,
+    tag_disagreements,
+    without_winner,
+)
 from trainables.keys import Metric, Role
 
 
@@ -16,6 +25,29 @@ def skipped_note(tidy: pd.DataFrame) -> list[str]:
     if not skipped:
         return []
     return [f"{skipped} trial run(s) skipped: failed, killed, unfinished or no final_test_acc"]
+
+
+def winner_notes(tidy: pd.DataFrame, oracle_tidy: pd.DataFrame) -> list[str]:
+    """Where the winner rule (runs.winner_rows) has no winner, and where an oracle's own winner
+    tags disagree with it (`oracle_tidy`: the runs the oracle columns come from)."""
+    counts = {
+        "(method, target, budget, schedule, seed) cell(s) without a winner: none of their "
+        "finished trials has a final validation accuracy": without_winner(
+            search_pool(tidy), SEED_KEY
+        ),
+        "oracle (method, target, budget, seed, round) group(s) without a winner: none of their "
+        "finished runs has a final validation accuracy": without_winner(
+            oracle_pool(oracle_tidy), ORACLE_KEY
+        ),
+    }
+    notes = [f"{len(cells)} {text}" for text, cells in counts.items() if len(cells)]
+    differ = tag_disagreements(oracle_tidy)
+    if differ:
+        notes.append(
+            f"{differ} oracle group-round(s) whose oracle_winner tag is not on the validation "
+            "rule's winner (tagged under an older rule): the rule's winner is reported"
+        )
+    return notes
 
 
 def global_notes(

@@ -16,7 +16,7 @@ from matplotlib.ticker import MaxNLocator
 
 from pruning.schedules import SCHEDULES, Schedule
 from studies.results.compare import Comparison
-from studies.results.runs import select_best
+from studies.results.runs import winner_rows
 from studies.spec.contract import plan_of_record
 from trainables.config import round_schedule
 from trainables.keys import Role
@@ -100,7 +100,7 @@ def plot_lr_curves(
     axes = fig.subplots(len(groups), 1, squeeze=False)
     rounds = int(spec["pruning"]["rounds"]) if comparison.iterative else 1
     for ax, ((method, target, budget), g) in zip(axes[:, 0], groups, strict=True):
-        for best in select_best(g, ["schedule"]).itertuples():
+        for best in winner_rows(g, ["schedule"]).itertuples():
             _draw_trial_lr(ax, spec, best, rounds, notes)
         ax.set_title(f"{method} {target}, {budget:.0f} epochs")
         if ax.get_legend_handles_labels()[0]:

@@ -4,19 +4,22 @@ This is the only module that reads MLflow's columns (``tags.*``, ``params.*``, `
 `trainables.query.runs_dataframe`, named in `trainables.keys`). Everything above it — `show`,
 `compare`, the oracle — works on the tidy frame: one typed column per field, floats as floats.
 
-Winners are chosen on *validation* accuracy everywhere (docs/science.md §4): per key, the usable run
-with the best final validation accuracy; ties go to the smaller max LR, then the run id, so the
-choice is reproducible and test accuracy never leaks into it.
+One rule picks every winner (`winner_rows`, docs/science.md §4): the search's trial per cell and
+seed (`select_trials`: what `show`, `compare` and the study's summary report), the oracle's per
+group and round (`oracle_winner_rows`: what the oracle tags and chains, and what `compare`
+reports), the LR curve a plot draws. Test accuracy never leaks into it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from studies.records import StudyRecord
+from trainables.config import group_key
 from trainables.keys import Metric, Outcome, Param, Role, RunStatus, Tag, metric, param, tag
 from trainables.query import runs_dataframe
 from trainables.recipe import PRUNED
@@ -25,7 +28,10 @@ from trainables.recipe import PRUNED
 # chosen.
 SEED_KEY = ["method", "target", "epochs", "schedule", "seed"]
 GROUP_KEY = ["method", "target", "epochs", "seed"]  # the oracle picks a winner per group
+ORACLE_KEY = [*GROUP_KEY, "round"]  # … in each round
+WINNER_TIE_DECIMALS = 9  # final validation accuracies equal to 1e-9 are a tie
 _UNFINISHED = (RunStatus.FAILED, RunStatus.KILLED, RunStatus.RUNNING)
+log = logging.getLogger(__name__)
 
 
 def study_runs(record: StudyRecord) -> pd.DataFrame:
@@ -76,6 +82,7 @@ def tidy_trials(frame: pd.DataFrame) -> pd.DataFrame:
             "winner": _text(frame, tag(Tag.ORACLE_WINNER)).str.lower() == "true",
             "final_checkpoint": _text(frame, tag(Tag.FINAL_CHECKPOINT)),
             "status": _text(frame, "status"),
+            "start_time": _time(frame, "start_time"),  # the run's start: a winner tie-break
         }
     )
     unfinished = tidy["status"].isin(_UNFINISHED) | (
@@ -97,27 +104,54 @@ def _number(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(frame[column], errors="coerce").astype(float)  # "" → NaN
 
 
-def select_best(tidy: pd.DataFrame, key: Sequence[str]) -> pd.DataFrame:
-    """Per `key`, the row with the best final validation accuracy (ties: smaller max LR, then
-    run id). Rows without a validation accuracy lose to any row that has one."""
-    ordered = tidy.sort_values(
-        ["val_acc", "max_lr", "run_id"],
-        ascending=[False, True, True],
+def _time(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame.columns:
+        return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+    return pd.to_datetime(frame[column], utc=True, errors="coerce")
+
+
+def winner_rows(frame: pd.DataFrame, key: Sequence[str]) -> pd.DataFrame:
+    """The one winner rule (docs/science.md §4): per `key`, the row with the best final
+    validation accuracy. A row without one never wins, so a `key` whose rows all lack it has no
+    winner (`without_winner` names those). Ties (equal to 1e-9) go to the smaller max LR, then
+    the earlier run start, then the smaller run id. Returns the winning rows, all columns."""
+    ranked = frame[frame["val_acc"].notna()]
+    ranked = ranked.assign(_val=ranked["val_acc"].round(WINNER_TIE_DECIMALS))
+    ranked = ranked.assign(_start=_time(ranked, "start_time"))
+    ordered = ranked.sort_values(
+        ["_val", "max_lr", "_start", "run_id"],
+        ascending=[False, True, True, True],
         na_position="last",
+        kind="mergesort",
     )
-    return ordered.drop_duplicates(list(key), keep="first").reset_index(drop=True)
+    winners = ordered.drop_duplicates(list(key), keep="first")
+    return winners.drop(columns=["_val", "_start"]).reset_index(drop=True)
+
+
+def without_winner(frame: pd.DataFrame, key: Sequence[str]) -> pd.DataFrame:
+    """The `key` values of `frame` that `winner_rows` gives no winner: none of their rows has a
+    final validation accuracy. One row per such key, the `key` columns only."""
+    key = list(key)
+    has_val = frame.assign(_has=frame["val_acc"].notna()).groupby(key, dropna=False)["_has"]
+    found = has_val.any().reset_index()
+    return found[~found["_has"]][key].reset_index(drop=True)
+
+
+def search_pool(tidy: pd.DataFrame) -> pd.DataFrame:
+    """The trials a search or baseline cell picks from: usable ones of those roles."""
+    return tidy[tidy["role"].isin([Role.SEARCH, Role.BASELINE]) & tidy["usable"]]
 
 
 def select_trials(tidy: pd.DataFrame) -> pd.DataFrame:
-    """Per SEED_KEY the usable search/baseline trial with the best final validation accuracy."""
-    pool = tidy[tidy["role"].isin([Role.SEARCH, Role.BASELINE]) & tidy["usable"]]
-    return select_best(pool, SEED_KEY)
+    """Per SEED_KEY the search/baseline trial `winner_rows` picks among the usable ones."""
+    return winner_rows(search_pool(tidy), SEED_KEY)
 
 
 def with_group(tidy: pd.DataFrame) -> pd.DataFrame:
-    """Add `group`, the unit the oracle picks a winner for (trainables.config.group_key)."""
+    """Add `group`, the unit the oracle picks a winner for (trainables.config.group_key, the key
+    a trial looks its start up by)."""
     group = [
-        f"{m}|{t}|{int(e)}|{int(s)}"
+        group_key(m, t, int(e), int(s))
         for m, t, e, s in zip(
             tidy["method"], tidy["target"], tidy["epochs"], tidy["seed"], strict=True
         )
@@ -125,12 +159,42 @@ def with_group(tidy: pd.DataFrame) -> pd.DataFrame:
     return tidy.assign(group=pd.Series(group, index=tidy.index, dtype=object))
 
 
+def oracle_pool(tidy: pd.DataFrame) -> pd.DataFrame:
+    """The runs an oracle group picks from in each round: usable oracle runs."""
+    return tidy[(tidy["role"] == Role.ORACLE) & tidy["usable"]]
+
+
+def oracle_winner_rows(tidy: pd.DataFrame) -> pd.DataFrame:
+    """Per ORACLE_KEY (group and round) the oracle run `winner_rows` picks, all columns and
+    `group`, sorted by round and group. The `winner` tag says what the oracle picked when its
+    round ended (`tag_disagreements` counts where the two differ)."""
+    rows = with_group(winner_rows(oracle_pool(tidy), ORACLE_KEY))
+    return rows.sort_values(["round", "group"], ignore_index=True)
+
+
+def tag_disagreements(tidy: pd.DataFrame) -> int:
+    """Oracle (group, round)s whose runs carry a winner tag that is not on the rule's winner
+    (a study tagged under an older rule)."""
+    tagged = oracle_pool(tidy)
+    tagged = tagged[tagged["winner"]][ORACLE_KEY].drop_duplicates()
+    picked = oracle_winner_rows(tidy)
+    agree = picked[picked["winner"]][ORACLE_KEY].assign(_agree=True)
+    merged = tagged.merge(agree, on=ORACLE_KEY, how="left")
+    return int(merged["_agree"].isna().sum())
+
+
 def select_oracle_winners(frame: pd.DataFrame) -> pd.DataFrame:
-    """The finished oracle runs of one round (raw MLflow columns) → one winner per group."""
+    """The oracle runs of one round (raw MLflow columns) → one winner per group (`winner_rows`),
+    sorted by group; a group without a winner is logged (none of its runs has a final val acc)."""
     tidy = tidy_trials(frame)
-    pool = tidy[(tidy["role"] == Role.ORACLE) & (tidy["status"] == RunStatus.FINISHED)]
-    pool = pool.assign(val_acc=pool["val_acc"].fillna(-1.0))
-    return select_best(with_group(pool), ["group"]).sort_values("group", ignore_index=True)
+    for row in without_winner(oracle_pool(tidy), ORACLE_KEY).itertuples():
+        log.warning(
+            "oracle round %d: no winner for group %s: none of its finished runs has a final "
+            "validation accuracy",
+            int(row.round),
+            group_key(row.method, row.target, int(row.epochs), int(row.seed)),
+        )
+    return oracle_winner_rows(tidy)
 
 
 def oracle_round_winners(record: StudyRecord, k: int) -> pd.DataFrame:
@@ -141,25 +205,16 @@ def oracle_round_winners(record: StudyRecord, k: int) -> pd.DataFrame:
     return select_oracle_winners(frame[frame[tag(Tag.ROUND)] == str(k)])
 
 
-def _oracle_winner_rows(tidy: pd.DataFrame) -> pd.DataFrame:
-    """One usable oracle run per (method, target, epochs, seed, round), all columns: the tagged
-    winner, else the best on validation."""
-    pool = tidy[(tidy["role"] == Role.ORACLE) & tidy["usable"]]
-    pool = pool.sort_values(["winner", "val_acc", "run_id"], ascending=[False, False, True])
-    return pool.drop_duplicates(["method", "target", "epochs", "seed", "round"], keep="first")
-
-
 def oracle_winners(tidy: pd.DataFrame) -> pd.DataFrame:
-    """One oracle run per (method, target, epochs, seed, round): the tagged winner, else the
-    best on validation."""
+    """`compare`'s oracle: per (method, target, epochs, seed, round) the rule's winner."""
     keep = ["method", "target", "epochs", "seed", "round", "val_acc", "test_acc", "max_lr"]
-    return _oracle_winner_rows(tidy)[keep].reset_index(drop=True)
+    return oracle_winner_rows(tidy)[keep].reset_index(drop=True)
 
 
 def final_oracle_winners(tidy: pd.DataFrame) -> pd.DataFrame:
     """An oracle study's result: per (method, target, budget, seed) the winner of its last
     round, as schedule "oracle"."""
-    rows = _oracle_winner_rows(tidy)
+    rows = oracle_winner_rows(tidy)
     return rows[rows["round"] == rows["round"].max()].assign(schedule="oracle")
 
 

@@ -4,15 +4,14 @@ file that ran), the search space and a few params; at the end the summary of its
 from __future__ import annotations
 
 import json
-import time
 
-from studies.links import VIEW_KEY
 from studies.records import StudyRecord
 from studies.results.runs import schedule_summary, tidy_trials, trials_frame
+from studies.results.view import saved_view_tag
 from studies.spec import StudySpec
 from studies.spec.derived import rounds, search_grid_size, search_trials
 from studies.spec.dump import spec_to_toml
-from trainables.keys import Metric, Param
+from trainables.keys import Metric
 from trainables.runs import StudyRun
 
 
@@ -39,8 +38,7 @@ def study_description(
     text = spec.description or f"prunetune study {spec.name}"
     description = f"{text}\n\nspec hash {digest}; the study file is the artifact spec.toml."
     files = {"spec.toml": spec_to_toml(spec), "search_space.json": _space(spec)}
-    view = {f"{VIEW_TAG}.{VIEW_KEY}": saved_view(spec)}
-    return description, params, files, view
+    return description, params, files, saved_view_tag(spec)
 
 
 def _space(spec: StudySpec) -> str:
@@ -66,57 +64,6 @@ def _space(spec: StudySpec) -> str:
 def _plain(value: object) -> object:
     dump = getattr(value, "model_dump", None)
     return dump() if dump is not None else value
-
-
-# A saved view of the runs table (what MLflow 3.17's "Views > Save as new view" writes as an
-# experiment tag): checked in headless Chromium (bench/mlflow_ui_check.py), a bare runs page
-# shows no param or metric column and folds the trials under the study run. MLflow drops
-# expanded runs from shared views, so the view groups the trials by what distinguishes them.
-VIEW_TAG = "mlflow.sharedViewState"
-RUN_NAME_WIDTH = 300  # px: MLflow's 190 cuts names like clr-lr0.0412-l1-0.5-e8-s0-3f9a2
-
-
-def saved_view(spec: StudySpec) -> str:
-    """The view: trials grouped by schedule and every other sampled axis with several values
-    (the mean is over seeds and max LRs), columns schedule, max LR, target, final val/test."""
-    p, m = "params.`{}`".format, "metrics.`{}`".format
-    target = Param.CONFIG if spec.pruning.configs else Param.RATIO
-    columns = [p(Param.SCHEDULE), p(Param.MAX_LR), p(target), m(Metric.FINAL_VAL_ACC)]
-    columns += [m(Metric.FINAL_TEST_ACC), p(Param.METHOD), p(Param.EPOCHS), p(Param.SEED)]
-    columns += [m(Metric.SPARSITY)]
-    varying = {
-        Param.METHOD: spec.pruning.methods,
-        target: spec.pruning.configs or _plain(spec.pruning.ratio),
-        Param.EPOCHS: spec.retrain.epochs,
-        Param.START: spec.retrain.start,
-    }
-    axes = [Param.SCHEDULE, *(k for k, v in varying.items() if isinstance(v, list) and len(v) > 1)]
-    if len(spec.retrain.start) > 1:
-        columns.append(p(Param.START))
-    state = {
-        "searchFilter": "",
-        "orderByKey": "attributes.start_time",
-        "orderByAsc": False,
-        "startTime": "ALL",
-        "lifecycleFilter": "Active",
-        "datasetsFilter": [],
-        "modelVersionFilter": "All Runs",
-        "selectedColumns": columns,
-        "columnOrder": ["tags.`mlflow.runName`", *columns],
-        "columnWidths": {"tags.`mlflow.runName`": RUN_NAME_WIDTH},
-        "runsHiddenMode": "SHOW_ALL",
-        "useGroupedValuesInCharts": True,
-        "hideEmptyCharts": True,
-        "groupBy": {
-            "aggregateFunction": "average",
-            "groupByKeys": [{"mode": "param", "groupByData": k} for k in axes],
-        },
-        "groupsExpanded": {},
-        "globalLineChartConfig": {"xAxisKey": "step", "lineSmoothness": 0},
-    }
-    now = int(time.time() * 1000)
-    envelope = {"name": "prunetune: trials", "createdAt": now, "updatedAt": now}
-    return json.dumps({**envelope, "state": json.dumps(state)})
 
 
 def log_study_summary(record: StudyRecord) -> None:
