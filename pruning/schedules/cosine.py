@@ -40,14 +40,13 @@ class CosineSchedule(Schedule):
             )
 
     def phases(self) -> list[Phase]:
-        anneal = Phase("anneal", self.warmup_steps, self.total_steps)
+        # The anneal's first step runs at max_lr: it must hold a second step to anneal at all.
+        w, total = self.warmup_steps, self.total_steps
+        peak = [Phase("peak step", w, w + 1), Phase("anneal after the peak step", w + 1, total)]
         if not self.warmup_epochs:
-            return [anneal]
+            return peak
         # A positive warm-up that rounds to 0 steps would silently run without one.
-        return [
-            Phase("warm-up (round(warmup_epochs · steps_per_epoch) steps)", 0, self.warmup_steps),
-            anneal,
-        ]
+        return [Phase("warm-up (round(warmup_epochs · steps_per_epoch) steps)", 0, w), *peak]
 
     @property
     def max_lr(self) -> float:

@@ -80,6 +80,11 @@ class LRRewinding(EpochwiseSchedule):
             milestones = default_milestones(self.original_epochs)
         self.milestones = check_milestones(self.name, "milestones", milestones)
         natural = max(self._original_lr(e) for e in range(self.epochs))
+        if not natural > 0:  # base_lr · gamma^drops underflowed: nothing left to rescale
+            raise ValueError(
+                f"lrw: the replayed LR is {natural!r} (base_lr {self.base_lr:g} × gamma "
+                f"{self.gamma:g} per drop underflows); valid: a larger base_lr or gamma"
+            )
         self._max_lr = natural if max_lr is None else check_positive(self.name, "max_lr", max_lr)
         # x / x == 1.0 exactly, so the default (and its round trip) replays the original bits.
         self._scale = self._max_lr / natural
