@@ -171,3 +171,18 @@ def test_dense_cache_and_oracle_start_refuse_code(tmp_path: Path, trial_config: 
     with pytest.raises(pickle.UnpicklingError):
         trial.start_or_resume(oracle, None, "cpu")  # type: ignore[arg-type]
     assert not marker.exists()
+
+
+def test_oracle_round_without_a_previous_winner_does_not_start_from_dense(
+    trial_config: Any,
+) -> None:
+    """Round k ≥ 2 of the oracle starts from round k − 1's winner; a group without one is an
+    error naming the group, never a silent restart from the dense model."""
+    import dataclasses
+
+    from trainables import trial
+    from trainables.keys import Role
+
+    orphan = dataclasses.replace(trial_config, role=Role.ORACLE, first_round=2, rounds=2)
+    with pytest.raises(RuntimeError, match="oracle round 2: group .* no round 1 winner"):
+        trial.start_or_resume(orphan, None, "cpu")  # type: ignore[arg-type]

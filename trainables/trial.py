@@ -32,7 +32,7 @@ from trainables.closeout import (
 from trainables.config import TrialConfig
 from trainables.data_cache import load_bundle
 from trainables.dense_cache import get_dense
-from trainables.keys import Metric, Tag
+from trainables.keys import Metric, Role, Tag
 from trainables.resources import trial_device_and_threads
 from trainables.round_run import CHECKPOINT_FILE, Masks, RoundRun, loggable
 from trainables.runs import TrialRun, warm_up
@@ -81,6 +81,13 @@ def start_or_resume(tc: TrialConfig, bundle: DataBundle, device: str) -> Start:
             previous_weights=start.extra.get("previous_weights"),
         )
         return start.model.to(device), masks, None, state
+    if checkpoint is None and tc.role == Role.ORACLE and tc.first_round > 1:
+        # Round k retrains from round k − 1's winner; a group without one (all its trials failed
+        # or lack a validation accuracy) must not silently restart from the dense model.
+        raise RuntimeError(
+            f"oracle round {tc.first_round}: group {tc.method}/{tc.prune_config or tc.ratio}/"
+            f"e{tc.epochs}/s{tc.seed} has no round {tc.first_round - 1} winner to start from"
+        )
     if checkpoint is None:
         model, accs = get_dense(tc, bundle, device)
         state = TrialState(round=tc.first_round, **accs)
