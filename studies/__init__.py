@@ -42,7 +42,7 @@ def load(name: str, workdir: str | None = None) -> pd.DataFrame:
     """A study's trials as a tidy DataFrame, one row per trial run, typed columns (floats are
     floats): run_id, run_name, role, schedule (with its start, e.g. lrw+rewind), schedule_name,
     start, method, target (ratio or config), epochs, rounds, round, seed, max_lr, val_acc,
-    test_acc (final, as fractions), sparsity, macs_ratio, dense_test_acc, status, usable.
+    test_acc (final, as fractions), sparsity, macs_ratio, dense_test_acc, status, usable, start_time.
 
         trials = studies.load("quickstart")
         trials.groupby("schedule")["test_acc"].describe()
