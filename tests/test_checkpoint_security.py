@@ -184,5 +184,5 @@ def test_oracle_round_without_a_previous_winner_does_not_start_from_dense(
     from trainables.keys import Role
 
     orphan = dataclasses.replace(trial_config, role=Role.ORACLE, first_round=2, rounds=2)
-    with pytest.raises(RuntimeError, match="oracle round 2: group .* no round 1 winner"):
+    with pytest.raises(RuntimeError, match=r"oracle round 2: group .* no round 1 winner"):
         trial.start_or_resume(orphan, None, "cpu")  # type: ignore[arg-type]
