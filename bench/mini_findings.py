@@ -28,7 +28,6 @@ from pathlib import Path
 import pandas as pd
 
 from studies.errors import UsageError
-from studies.records import StudyRecord, list_records, load_record, record_path
 from studies.results.compare import dense_by_seed
 from studies.results.contrast import Contrast, contrast
 from studies.results.report import equivalence_margin
@@ -41,6 +40,7 @@ from studies.results.runs import (
 )
 from studies.results.stats import WILCOXON_MIN_N, holm
 from studies.results.verdict import ALPHA, Claim, reproduces, status
+from studies.run.records import StudyRecord, list_records, load_record, record_path
 from trainables.keys import Role, RunStatus
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -198,10 +198,13 @@ SCHEME_FRAGMENTS = (
 )  # fmt: skip
 # URLs in code that are not storage URLs: (module, string constant) → why it may stay.
 NOT_STORES = {
-    ("studies.links", "http://127.0.0.1:"): "the page of the `mlflow ui` the user is told to run",
+    (
+        "studies.run.links",
+        "http://127.0.0.1:",
+    ): "the page of the `mlflow ui` the user is told to run",
     ("studies.cli.study", ": http://127.0.0.1:"): "where `prunetune dashboard` serves its page",
-    ("studies.ray_session", "http://"): "a Ray job-server address, not a store",
-    ("studies.ray_session", "https://"): "a Ray job-server address, not a store",
+    ("studies.run.ray_session", "http://"): "a Ray job-server address, not a store",
+    ("studies.run.ray_session", "https://"): "a Ray job-server address, not a store",
 }
 
 

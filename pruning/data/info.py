@@ -54,7 +54,7 @@ def describe(
 
 
 # Training examples before the validation split, as the loaders produce them (checked by
-# tests/test_data_contract.py against the real loaders): what `plan` and the spec checks need to
+# tests/pruning/test_data_contract.py against the real loaders): what `plan` and the spec checks need to
 # know how many optimizer steps an epoch has without reading any data.
 NOMINAL_TRAIN_SIZE = {
     "cifar10": 50_000,

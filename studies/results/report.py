@@ -11,7 +11,6 @@ from typing import Any, Protocol
 import pandas as pd
 
 from studies.errors import UsageError
-from studies.records import StudyRecord, load_record
 from studies.results.compare import Comparison, HistoryFetch, compare
 from studies.results.markdown import render_markdown
 from studies.results.plots import (
@@ -23,6 +22,7 @@ from studies.results.plots import (
     plot_max_lr_rounds,
 )
 from studies.results.runs import study_runs
+from studies.run.records import StudyRecord, load_record
 from studies.spec.model import CompareSection
 from trainables.query import metric_history
 from trainables.runs import StudyRun

@@ -13,10 +13,10 @@ from scipy import stats
 
 from studies.cli.compare import add_commands
 from studies.errors import UsageError
-from studies.records import StudyRecord
 from studies.results.compare import compare, welch_p
 from studies.results.markdown import display_table, markdown_table
 from studies.results.report import run_compare, write_report
+from studies.run.records import StudyRecord
 
 SPEC = {
     "model": {"name": "smallcnn"},

@@ -15,7 +15,7 @@ from studies.spec import derived, load_spec, validate
 from studies.spec.arms import plan_study
 
 PRESETS = sorted(
-    p.stem for p in (Path(__file__).parents[1] / "studies" / "presets").glob("*.toml")
+    p.stem for p in (Path(__file__).parents[2] / "studies" / "presets").glob("*.toml")
 )
 # A narrow 1-D ResNet-56 keeps the paper config's layer ids at little cost.
 ITERATIVE_PFEC = {
@@ -120,7 +120,7 @@ def test_every_preset_plans_and_its_arms_are_distinct(preset: str) -> None:
 
 
 def _needs_root(preset: str) -> bool:
-    text = (Path(__file__).parents[1] / "studies" / "presets" / f"{preset}.toml").read_text()
+    text = (Path(__file__).parents[2] / "studies" / "presets" / f"{preset}.toml").read_text()
     return 'root = ""' in text
 
 
@@ -130,7 +130,7 @@ def test_plan_imports_no_ray_optuna_or_mlflow() -> None:
         "import sys; from studies.cli.main import main; main(['plan', 'quickstart']); "
         "print(sorted(m for m in ('ray', 'optuna', 'mlflow') if m in sys.modules), file=sys.stderr)"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
     )

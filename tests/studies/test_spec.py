@@ -342,7 +342,7 @@ def test_importing_spec_stays_cheap():
         "import sys, studies.spec, studies.spec.derived, studies.cli; "
         "print(sorted(m for m in ('torch', 'optuna', 'ray', 'mlflow') if m in sys.modules))"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "shared-store-test"
 # moto accepts any credentials; without some, the AWS library sends unsigned chunked uploads
 # that moto stores undecoded.
@@ -206,7 +206,7 @@ def test_preflight_checks_a_remote_storage_creating_nothing(s3_root: str, tmp_pa
     import pyarrow.fs as pafs
 
     from studies.errors import UsageError
-    from studies.preflight import check_storage_root, preflight
+    from studies.run.preflight import check_storage_root, preflight
     from studies.spec import resolve, validate
     from trainables.shared_store import open_filesystem
 

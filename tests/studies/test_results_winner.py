@@ -14,7 +14,6 @@ import pytest
 from test_compare import SPEC, run
 
 from studies.cli.study import _print_summary
-from studies.records import StudyRecord
 from studies.results.compare import compare
 from studies.results.runs import (
     ORACLE_KEY,
@@ -32,6 +31,7 @@ from studies.results.runs import (
     without_winner,
 )
 from studies.results.summary import log_study_summary
+from studies.run.records import StudyRecord
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
 
