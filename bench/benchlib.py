@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-# The same variables studies/run/ray_session.set_loopback_env() sets; repeated here so that the
+# The same variables studies/session/ray_session.set_loopback_env() sets; repeated here so that the
 # scripts can set them before anything imports Ray or MLflow, and for child processes.
 LOOPBACK_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",

@@ -126,7 +126,7 @@ def run_noop(label: str, spec: Any, workdir: Path, trials: int) -> RunStats:
 
     class Spans(tune.Callback):
         """The no-op trials' (start, end), kept in memory: Tune's result files are off in
-        this process (studies.run.ray_session), as in a study."""
+        this process (studies.session.ray_session), as in a study."""
 
         def __init__(self) -> None:
             self.spans: list[tuple[float, float]] = []
@@ -161,7 +161,7 @@ def run_noop(label: str, spec: Any, workdir: Path, trials: int) -> RunStats:
 def run_study(name: str, workdir: Path, args: argparse.Namespace) -> RunStats:
     """The study through studies.run, with Tuner.fit and the read-back timed from outside."""
     import studies
-    import studies.run.launch as launch
+    import studies.session.launch as launch
 
     fits: list[float] = []
     reads: list[float] = []
@@ -202,7 +202,7 @@ def trial_spans(workdir: Path, name: str) -> list[tuple[float, float]]:
     """(start, end) in seconds of every search trial's MLflow run, from the SQLite store."""
     import sqlite3
 
-    from studies.run.records import load_record
+    from studies.session.records import load_record
     from trainables.keys import Role, Tag
 
     record = load_record(str(workdir), name)  # paths inside the workdir come back absolute
@@ -281,7 +281,7 @@ def main() -> None:
     benchlib.set_loopback_env()
     import torch
 
-    from studies.run.ray_session import ensure_ray
+    from studies.session.ray_session import ensure_ray
     from studies.spec import load_spec, resolve
 
     benchlib.print_header(

@@ -40,7 +40,7 @@ from studies.results.runs import (
 )
 from studies.results.stats import WILCOXON_MIN_N, holm
 from studies.results.verdict import ALPHA, Claim, reproduces, status
-from studies.run.records import StudyRecord, list_records, load_record, record_path
+from studies.session.records import StudyRecord, list_records, load_record, record_path
 from trainables.keys import Role, RunStatus
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -143,7 +143,7 @@ def run_study(name: str, args: argparse.Namespace, workdir: Path) -> StudyTiming
 def read_study(name: str, workdir: Path, started: float, ended: float) -> StudyTiming:
     """Timestamps and metrics of the study's runs, straight from MLflow's SQLite store (the
     table layout of MLflow's SQLAlchemy store: runs, tags, latest_metrics)."""
-    from studies.run.records import load_record
+    from studies.session.records import load_record
     from trainables.keys import Metric, Role, Tag
 
     record = load_record(str(workdir), name)  # paths inside the workdir come back absolute
@@ -285,7 +285,7 @@ def bare_worker(job_path: str) -> None:
 
 def dense_file(workdir: Path, name: str) -> tuple[dict[str, Any], Path]:
     """The validated spec a study recorded and the dense model its trials load."""
-    from studies.run.records import load_record
+    from studies.session.records import load_record
     from studies.spec.contract import plan_of_record
 
     spec = load_record(str(workdir), name).spec
@@ -298,13 +298,13 @@ def dense_file(workdir: Path, name: str) -> tuple[dict[str, Any], Path]:
 # --- where the time goes: one extra study, timed from inside (--breakdown) -------------------
 
 DRIVER_TIMERS = [
-    ("studies.run.launch", "preflight", "preflight checks"),
-    ("studies.run.launch", "ensure_ray", "ray.init (embedded, loopback)"),
-    ("studies.run.launch", "_open_study", "Optuna claim + MLflow parent run + record"),
-    ("studies.run.launch", "_fit", "Tuner.fit (the trial, actor start, result handling)"),
-    ("studies.run.launch", "kill_unfinished_trial_runs", "sweep of RUNNING trial runs"),
-    ("studies.run.launch", "end_study_run", "end the parent run"),
-    ("studies.run.launch", "trials_frame", "results read back from MLflow"),
+    ("studies.session.launch", "preflight", "preflight checks"),
+    ("studies.session.launch", "ensure_ray", "ray.init (embedded, loopback)"),
+    ("studies.session.launch", "_open_study", "Optuna claim + MLflow parent run + record"),
+    ("studies.session.launch", "_fit", "Tuner.fit (the trial, actor start, result handling)"),
+    ("studies.session.launch", "kill_unfinished_trial_runs", "sweep of RUNNING trial runs"),
+    ("studies.session.launch", "end_study_run", "end the parent run"),
+    ("studies.session.launch", "trials_frame", "results read back from MLflow"),
 ]
 
 
@@ -320,7 +320,7 @@ def breakdown(args: argparse.Namespace, workdir: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import time; t = time.perf_counter(); import studies.run.launch; "
+            "import time; t = time.perf_counter(); import studies.session.launch; "
             "print(time.perf_counter() - t)",
         ],
         capture_output=True,
@@ -343,7 +343,7 @@ def breakdown(args: argparse.Namespace, workdir: Path) -> None:
     trials = benchlib.read_trial_timers(workdir)
     print()
     print(f"driver, one {len(trials)}-trial study in this process (s):")
-    print(f"  {'import studies.run.launch (fresh process)':55} {float(import_s):7.2f}")
+    print(f"  {'import studies.session.launch (fresh process)':55} {float(import_s):7.2f}")
     for label, value in driver.items():
         print(f"  {label:55} {value:7.2f}")
     print(f"  {'studies.run total':55} {run_s:7.2f}")

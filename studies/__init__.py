@@ -25,11 +25,11 @@ def run(spec: StudySpec | str, **resolve: str | None) -> pd.DataFrame:
     Keyword arguments (workdir, tracking_uri, storage_url, address) override the study file."""
     # Ray, Optuna and MLflow load when a study runs, not when `studies` is imported; the
     # loopback settings go first (Ray reads them once, at import).
-    from studies.run.ray_session import set_loopback_env
+    from studies.session.ray_session import set_loopback_env
 
     set_loopback_env()
     # the launcher imports Ray: only now, after the settings above
-    from studies.run.launch import run_study
+    from studies.session.launch import run_study
     from studies.spec import StudySpec, load_spec
     from studies.spec import resolve as resolve_spec
 
@@ -50,7 +50,7 @@ def load(name: str, workdir: str | None = None) -> pd.DataFrame:
     # MLflow loads when a study is read, not when `studies` is imported.
     from studies import storage
     from studies.results.runs import tidy_trials, trials_frame
-    from studies.run.records import load_record
+    from studies.session.records import load_record
 
     record = load_record(workdir or storage.default_workdir(), name)
     return tidy_trials(trials_frame(record))

@@ -199,12 +199,12 @@ SCHEME_FRAGMENTS = (
 # URLs in code that are not storage URLs: (module, string constant) → why it may stay.
 NOT_STORES = {
     (
-        "studies.run.links",
+        "studies.session.links",
         "http://127.0.0.1:",
     ): "the page of the `mlflow ui` the user is told to run",
     ("studies.cli.study", ": http://127.0.0.1:"): "where `prunetune dashboard` serves its page",
-    ("studies.run.ray_session", "http://"): "a Ray job-server address, not a store",
-    ("studies.run.ray_session", "https://"): "a Ray job-server address, not a store",
+    ("studies.session.ray_session", "http://"): "a Ray job-server address, not a store",
+    ("studies.session.ray_session", "https://"): "a Ray job-server address, not a store",
 }
 
 

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from studies.cli import compare, inspect, plan, study
 from studies.errors import UsageError
-from studies.run.ray_session import set_loopback_env
+from studies.session.ray_session import set_loopback_env
 
 EXIT_USAGE = 2
 

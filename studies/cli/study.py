@@ -17,8 +17,8 @@ import pandas as pd
 from studies import storage
 from studies.cli.args import add_set_arg, add_workdir_arg, parse_assignments
 from studies.errors import UsageError
-from studies.run.links import DASHBOARD_PORT, browse_lines, dashboard_target
-from studies.run.records import list_records, load_record
+from studies.session.links import DASHBOARD_PORT, browse_lines, dashboard_target
+from studies.session.records import list_records, load_record
 from studies.spec import StudySpec, list_presets, load_spec, resolve
 
 EXIT_INTERRUPTED = 130
@@ -105,7 +105,10 @@ def cmd_oracle(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace, *, oracle: bool = False) -> int:
-    from studies.run.launch import StudyInterrupted, run_study  # Ray/MLflow: see module docstring
+    from studies.session.launch import (  # Ray/MLflow: see module docstring
+        StudyInterrupted,
+        run_study,
+    )
 
     spec = load_resolved_spec(args, oracle=oracle)
     try:
@@ -126,7 +129,7 @@ def cmd_run(args: argparse.Namespace, *, oracle: bool = False) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from studies.run.launch import StudyInterrupted, resume_study  # Ray/MLflow: see docstring
+    from studies.session.launch import StudyInterrupted, resume_study  # Ray/MLflow: see docstring
 
     workdir = args.workdir or storage.default_workdir()
     try:

@@ -7,7 +7,7 @@ from studies.plan.baselines import baseline_phase
 from studies.plan.oracle import oracle_phases
 from studies.plan.phase import Phase
 from studies.plan.search import search_phase
-from studies.run.records import StudyRecord
+from studies.session.records import StudyRecord
 from studies.spec import StudySpec
 
 

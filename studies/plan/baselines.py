@@ -6,7 +6,7 @@ from __future__ import annotations
 from ray import tune
 
 from studies.plan.phase import Phase, TunerParts, build_tuner, trainable_factory
-from studies.run.records import StudyRecord
+from studies.session.records import StudyRecord
 from studies.spec import StudySpec
 from studies.spec.derived import pruning_targets
 from trainables.keys import Role

@@ -19,7 +19,7 @@ from studies.plan.phase import Phase, TunerParts, build_tuner, trainable_factory
 from studies.plan.search import optuna_storage
 from studies.plan.searcher import LinkedOptunaSearch
 from studies.results.runs import oracle_round_winners
-from studies.run.records import StudyRecord
+from studies.session.records import StudyRecord
 from studies.spec import StudySpec
 from studies.spec.derived import (
     grid_points,

@@ -13,8 +13,8 @@ from typing import Any
 
 from ray import tune
 
-from studies.run.progress import Progress
-from studies.run.records import StudyRecord
+from studies.session.progress import Progress
+from studies.session.records import StudyRecord
 from studies.spec import StudySpec
 from studies.spec.contract import trial_plan
 from trainables.config import StudyContext

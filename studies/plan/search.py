@@ -33,7 +33,7 @@ from studies import storage
 from studies.errors import UsageError
 from studies.plan.phase import Phase, TunerParts, build_tuner, trainable_factory
 from studies.plan.searcher import LinkedOptunaSearch
-from studies.run.records import StudyRecord
+from studies.session.records import StudyRecord
 from studies.spec import OBJECTIVES, StudySpec
 from studies.spec.derived import (
     asha_max_t,

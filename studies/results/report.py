@@ -22,7 +22,7 @@ from studies.results.plots import (
     plot_max_lr_rounds,
 )
 from studies.results.runs import study_runs
-from studies.run.records import StudyRecord, load_record
+from studies.session.records import StudyRecord, load_record
 from studies.spec.model import CompareSection
 from trainables.query import metric_history
 from trainables.runs import StudyRun

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from studies.run.records import StudyRecord
+from studies.session.records import StudyRecord
 from trainables.config import group_key
 from trainables.keys import Metric, Outcome, Param, Role, RunStatus, Tag, metric, param, tag
 from trainables.query import runs_dataframe

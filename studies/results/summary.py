@@ -7,7 +7,7 @@ import json
 
 from studies.results.runs import schedule_summary, tidy_trials, trials_frame
 from studies.results.view import saved_view_tag
-from studies.run.records import StudyRecord
+from studies.session.records import StudyRecord
 from studies.spec import StudySpec
 from studies.spec.derived import rounds, search_grid_size, search_trials
 from studies.spec.dump import spec_to_toml

@@ -16,8 +16,8 @@ import json
 import time
 from typing import Any
 
-from studies.run.links import VIEW_KEY, runs_page
-from studies.run.records import load_record
+from studies.session.links import VIEW_KEY, runs_page
+from studies.session.records import load_record
 from studies.spec import StudySpec, validate
 from trainables.keys import Metric, Param
 

@@ -135,7 +135,7 @@ def write_fault_study(
 
 def short_workdir(prefix: str = "ptf-") -> Path:
     """A workdir whose ``ray-tmp`` keeps an embedded Ray's session dir inside it (socket paths
-    must stay short: studies.run.ray_session.ray_temp_dir falls back to /tmp otherwise)."""
+    must stay short: studies.session.ray_session.ray_temp_dir falls back to /tmp otherwise)."""
     path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     assert len(str(path.resolve() / "ray-tmp")) <= 60, path
     return path

@@ -365,7 +365,7 @@ class RayCluster:
 
     def wait_head(self, timeout: float = 120.0) -> float:
         """GCS answers and the job server lists jobs."""
-        from studies.run.ray_session import check_reachable
+        from studies.session.ray_session import check_reachable
 
         def ready() -> bool:
             try:

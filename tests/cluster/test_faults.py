@@ -96,7 +96,7 @@ def _sqlite_urls(workdir: Path) -> tuple[str, str]:
 
 
 def _record(workdir: Path, name: str) -> Any:
-    from studies.run.records import load_record
+    from studies.session.records import load_record
 
     return load_record(str(workdir), name)
 

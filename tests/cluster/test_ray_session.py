@@ -1,4 +1,4 @@
-"""studies.run.ray_session: which Ray a driver joins (explicit address, RAY_ADDRESS as inside a Ray
+"""studies.session.ray_session: which Ray a driver joins (explicit address, RAY_ADDRESS as inside a Ray
 job, else embedded) and that an unreachable cluster fails in seconds with one line."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from studies.errors import UsageError
-from studies.run.ray_session import check_reachable, target_address
+from studies.session.ray_session import check_reachable, target_address
 from tests.cluster.services import RayCluster, service_env
 from tests.integration.study_helpers import TINY_STUDY
 
@@ -26,7 +26,7 @@ from tests.integration.study_helpers import TINY_STUDY
 # reports what it joined.
 JOIN_SCRIPT = """
 import json, sys, ray
-from studies.run.ray_session import current_address, ensure_ray, in_ray_job
+from studies.session.ray_session import current_address, ensure_ray, in_ray_job
 address = sys.argv[1] or None
 ensure_ray(address, sys.argv[2], num_cpus=2)  # num_cpus must be ignored when joining
 node = ray._private.worker.global_worker.node
@@ -107,7 +107,7 @@ def test_ensure_ray_unreachable_ray_address_fails_fast(tmp_path: Path) -> None:
     script = (
         "import sys\n"
         "from studies.errors import UsageError\n"
-        "from studies.run.ray_session import ensure_ray\n"
+        "from studies.session.ray_session import ensure_ray\n"
         "try:\n"
         "    ensure_ray(None, sys.argv[1])\n"
         "except UsageError as err:\n"

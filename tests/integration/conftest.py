@@ -15,7 +15,7 @@ from tests.integration.study_helpers import TINY_STUDY
 @pytest.fixture(scope="session")
 def ray_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real local Ray (2 CPUs) bound to 127.0.0.1; yields its GCS address for drivers."""
-    from studies.run.ray_session import set_loopback_env
+    from studies.session.ray_session import set_loopback_env
 
     set_loopback_env()
     import ray

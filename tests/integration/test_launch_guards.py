@@ -27,9 +27,9 @@ def test_failure_after_launch_ends_failed_not_running(
 ) -> None:
     """A phase that cannot be built (after the stores exist): the exception surfaces, the
     record says FAILED and the parent run is FAILED."""
-    import studies.run.launch
+    import studies.session.launch
     from studies.plan.phase import Phase
-    from studies.run.records import load_record
+    from studies.session.records import load_record
     from studies.spec import load_spec, resolve
 
     def broken_plan(spec, record):
@@ -38,11 +38,11 @@ def test_failure_after_launch_ends_failed_not_running(
 
         return [Phase("search", spec.name, lambda: None, build, 1)]
 
-    monkeypatch.setattr(studies.run.launch, "plan", broken_plan)
+    monkeypatch.setattr(studies.session.launch, "plan", broken_plan)
     workdir = tmp_path / "runs"
     spec = resolve(load_spec(str(write_study(name="broken"))), workdir=str(workdir))
     with pytest.raises(RuntimeError, match="phase cannot be built"):
-        studies.run.launch.run_study(spec)
+        studies.session.launch.run_study(spec)
     assert load_record(str(workdir), "broken").status == "FAILED"
     parents = _parents(spec.tracking.uri, "broken")
     assert [p.info.status for p in parents] == ["FAILED"]
@@ -54,7 +54,7 @@ def test_live_study_refuses_a_second_driver(
     """While a driver holds the study's lease, `run` and `resume` exit 2 with one line, and
     nothing of the study is created."""
     from studies.cli import main
-    from studies.run.lease import StudyLease
+    from studies.session.lease import StudyLease
 
     workdir = tmp_path / "runs"
     study = write_study(name="busy")

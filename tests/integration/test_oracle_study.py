@@ -44,7 +44,7 @@ def test_greedy_oracle_two_rounds(tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     from pruning.checkpoint import load_checkpoint
-    from studies.run.records import load_record
+    from studies.session.records import load_record
 
     study = tmp_path / "oracle.toml"
     study.write_text(STUDY)

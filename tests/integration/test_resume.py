@@ -49,7 +49,7 @@ def test_sigint_then_resume(write_study, tmp_path: Path) -> None:
     assert proc.returncode == 130, out[-3000:]
     assert "prunetune resume resumable" in out
 
-    from studies.run.records import load_record
+    from studies.session.records import load_record
 
     record = load_record(str(workdir), "resumable")
     assert record.status == "KILLED" and record.status_text == "interrupted"

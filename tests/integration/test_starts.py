@@ -52,7 +52,7 @@ SPEC = {
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from studies.plan.phase import study_context
-    from studies.run.records import StudyRecord
+    from studies.session.records import StudyRecord
     from studies.spec import resolve, spec_hash, validate
     from studies.spec.contract import trial_plan
     from trainables.study_run import open_study_run

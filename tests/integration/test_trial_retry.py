@@ -65,7 +65,7 @@ def _histories(tracking_uri: str, parent_run_id: str) -> dict[str, dict[str, lis
 
 def test_retried_trial_equals_uninterrupted(ray_local: str, write_study, tmp_path: Path) -> None:
     """Crash after epoch 2's checkpoint, retry: same per-epoch metrics, no duplicate rows."""
-    from studies.run.launch import _open_study
+    from studies.session.launch import _open_study
     from studies.spec import load_spec, resolve, spec_hash
 
     spec = resolve(load_spec(str(write_study(name="retry"))), workdir=str(tmp_path / "runs"))

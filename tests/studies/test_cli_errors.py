@@ -206,12 +206,12 @@ def test_bad_study_is_one_line_exit_2(
     """A malformed study file or flag: one line naming the field, exit 2, nothing created."""
     # A spy, not a mock: the real ensure_ray runs if called; the test fails if it ever is. (Ray
     # may already be up in this process from the integration fixtures, so ask the launcher.)
-    import studies.run.launch
+    import studies.session.launch
 
     ray_starts: list[str] = []
-    real = studies.run.launch.ensure_ray
+    real = studies.session.launch.ensure_ray
     monkeypatch.setattr(
-        studies.run.launch,
+        studies.session.launch,
         "ensure_ray",
         lambda *a, **k: ray_starts.append("called") or real(*a, **k),
     )

@@ -16,7 +16,7 @@ from studies.errors import UsageError
 from studies.results.compare import compare, welch_p
 from studies.results.markdown import display_table, markdown_table
 from studies.results.report import run_compare, write_report
-from studies.run.records import StudyRecord
+from studies.session.records import StudyRecord
 
 SPEC = {
     "model": {"name": "smallcnn"},

@@ -10,7 +10,7 @@ from scipy import stats
 from test_compare import SPEC, FakeSource, known_frame, row, save_record
 
 from studies.results.report import equivalence_margin, run_compare
-from studies.run.records import load_record
+from studies.session.records import load_record
 from studies.spec import SpecError, StudySpec, load_spec, spec_hash
 
 STUDY = """\

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from studies.errors import UsageError
-from studies.run.lease import STALE_AFTER_S, StudyLease, lease_path, refuse_if_held
+from studies.session.lease import STALE_AFTER_S, StudyLease, lease_path, refuse_if_held
 
 HOLD = """
 import sys, time
-from studies.run.lease import StudyLease
+from studies.session.lease import StudyLease
 lease = StudyLease(sys.argv[1], "s").acquire()
 print("held", flush=True)
 time.sleep(600)
@@ -48,7 +48,7 @@ def test_second_driver_is_refused_while_the_first_lives(tmp_path: Path) -> None:
 def test_resume_before_the_record_names_the_live_driver(tmp_path: Path) -> None:
     """A driver holds the lease but has not written the study's record yet: `resume` says a
     driver runs the study (not "not found"), and the probe neither takes nor creates a lease."""
-    from studies.run.launch import resume_study  # Ray and MLflow: only this test needs them
+    from studies.session.launch import resume_study  # Ray and MLflow: only this test needs them
 
     proc = _holder(tmp_path)
     try:

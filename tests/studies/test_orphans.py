@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from studies.run.orphans import orphans, reap
+from studies.session.orphans import orphans, reap
 
 # A stand-in for a Ray daemon: its command line names a session dir; it starts a child that is
 # renamed away from the session (as Ray's workers are, "ray::IDLE").

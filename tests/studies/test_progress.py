@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from ray.tune.experiment import Trial
 
-from studies.run.progress import Progress, _duration
+from studies.session.progress import Progress, _duration
 
 
 def _trial(status: str, val: float | None = None, **config: object) -> SimpleNamespace:
@@ -93,7 +93,7 @@ def test_an_ended_trial_is_shown_once_its_successor_runs() -> None:
 
 def test_an_ended_trial_is_shown_after_the_settle_time(monkeypatch) -> None:
     """If no successor starts (no free resources), the line comes after SETTLE_S anyway."""
-    import studies.run.progress as progress_module
+    import studies.session.progress as progress_module
 
     now = [0.0]
     monkeypatch.setattr(progress_module.time, "monotonic", lambda: now[0])

@@ -12,7 +12,7 @@ from test_compare import SPEC, known_frame, run, save_record
 from studies.cli.study import _print_summary
 from studies.results.markdown import summary_text
 from studies.results.runs import missing_cells, schedule_summary, tidy_trials
-from studies.run.records import StudyRecord
+from studies.session.records import StudyRecord
 
 # Per seed the selected clr trial; its best seed (2) is also its best on test: a best-seed
 # summary would show 93.00, the honest one 92.00 ± 1.00 over n = 3.

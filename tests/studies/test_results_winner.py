@@ -31,7 +31,7 @@ from studies.results.runs import (
     without_winner,
 )
 from studies.results.summary import log_study_summary
-from studies.run.records import StudyRecord
+from studies.session.records import StudyRecord
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
 

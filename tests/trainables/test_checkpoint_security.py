@@ -96,7 +96,7 @@ def test_load_snapshots_refuses_code(tmp_path: Path) -> None:
 def trial_config(tmp_path: Path) -> Any:
     """A resolved trial config of a tiny digits study (no Ray, no MLflow touched)."""
     from studies.plan.phase import study_context
-    from studies.run.records import StudyRecord
+    from studies.session.records import StudyRecord
     from studies.spec import resolve, spec_hash, validate
     from studies.spec.contract import trial_plan
     from trainables.config import TrialConfig

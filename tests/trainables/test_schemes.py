@@ -200,7 +200,7 @@ def test_a_registered_scheme_is_probed_by_the_preflight(mem_scheme: Scheme) -> N
     error; the help text of --storage lists the new form."""
     from studies.cli import build_parser
     from studies.errors import UsageError
-    from studies.run.preflight import check_optuna_storage, check_storage_root
+    from studies.session.preflight import check_optuna_storage, check_storage_root
 
     check_optuna_storage("mem://study")
     check_storage_root("storage.ray", "mem://b/p")
@@ -230,7 +230,7 @@ def test_a_registered_scheme_is_redacted_retried_and_linted(mem_scheme: Scheme) 
 def test_an_unregistered_scheme_is_gone(mem_scheme: Scheme) -> None:
     """Unregistering takes the scheme out of every question (the fixture's cleanup)."""
     from studies.errors import UsageError
-    from studies.run.preflight import check_optuna_storage
+    from studies.session.preflight import check_optuna_storage
 
     unregister("mem")
     try:
@@ -247,7 +247,7 @@ def test_optuna_opens_a_journal_as_a_file_and_a_database_by_url(tmp_path: Path) 
     import optuna
 
     from studies.plan.search import optuna_storage
-    from studies.run.links import dashboard_target
+    from studies.session.links import dashboard_target
 
     journal, sqlite = f"journal:{tmp_path}/j.log", f"sqlite:///{tmp_path}/o.db"
     assert isinstance(optuna_storage(journal), optuna.storages.JournalStorage)

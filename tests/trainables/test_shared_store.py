@@ -206,7 +206,7 @@ def test_preflight_checks_a_remote_storage_creating_nothing(s3_root: str, tmp_pa
     import pyarrow.fs as pafs
 
     from studies.errors import UsageError
-    from studies.run.preflight import check_storage_root, preflight
+    from studies.session.preflight import check_storage_root, preflight
     from studies.spec import resolve, validate
     from trainables.shared_store import open_filesystem
 

@@ -310,7 +310,7 @@ def _closed_port() -> int:
 
 def test_check_unreachable_http_is_one_line() -> None:
     """A closed loopback port: one line naming the URI and how to fix it."""
-    from studies.run.preflight import check_tracking_reachable
+    from studies.session.preflight import check_tracking_reachable
 
     uri = f"http://127.0.0.1:{_closed_port()}"
     with pytest.raises(ValueError, match="not reachable") as info:
@@ -323,7 +323,7 @@ def test_check_unreachable_http_is_one_line() -> None:
 
 def test_check_unsupported_scheme_lists_valid() -> None:
     """An unknown scheme: one line listing the supported ones."""
-    from studies.run.preflight import check_tracking_reachable
+    from studies.session.preflight import check_tracking_reachable
 
     for uri in ("ftp://example/x", "mlruns", ""):
         with pytest.raises(ValueError, match="unsupported scheme") as info:
@@ -334,7 +334,7 @@ def test_check_unsupported_scheme_lists_valid() -> None:
 
 def test_check_sqlite_and_server(tmp_path: Path, mlflow_server: str) -> None:
     """A creatable sqlite path and a live server pass; a path below a file does not."""
-    from studies.run.preflight import check_tracking_reachable
+    from studies.session.preflight import check_tracking_reachable
 
     check_tracking_reachable(f"sqlite:///{tmp_path / 'not' / 'yet' / 'mlflow.db'}")
     check_tracking_reachable(mlflow_server)

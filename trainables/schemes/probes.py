@@ -1,4 +1,4 @@
-"""The preflight probes of the declared schemes (moved here from studies/run/preflight.py, which
+"""The preflight probes of the declared schemes (moved here from studies/session/preflight.py, which
 runs them): each checks that its store answers, or can be written, and creates nothing, except
 a probe file that is removed at once: permission bits do not tell whether a directory is
 writable (root passes every access() check, read-only mounts and /proc do not say so), so

@@ -18,13 +18,13 @@ import tempfile
 from pathlib import Path
 
 from studies.errors import UsageError
-from studies.run.orphans import reap
+from studies.session.orphans import reap
 
 # Set before Ray is imported anywhere in the process: a local Ray then binds and advertises
 # 127.0.0.1 only instead of the machine's routable address (checked with `ss`).
 LOOPBACK_ENV = {
     # Tune's newer console output prints a config table and a TensorBoard hint pointing into a
-    # temp dir even with verbose=0; the classic output is silent then (studies.run.progress prints).
+    # temp dir even with verbose=0; the classic output is silent then (studies.session.progress prints).
     "RAY_AIR_NEW_OUTPUT": "0",
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_USAGE_STATS_ENABLED": "0",

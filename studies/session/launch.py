@@ -27,12 +27,12 @@ from studies.plan import Phase, plan
 from studies.plan.search import claim_optuna_study, optuna_storage, optuna_studies
 from studies.results.runs import trials_frame
 from studies.results.summary import log_study_summary, study_description
-from studies.run import records
-from studies.run.lease import StudyLease, refuse_if_held
-from studies.run.links import browse_lines
-from studies.run.preflight import preflight
-from studies.run.ray_session import ensure_ray, set_loopback_env
-from studies.run.records import StudyRecord
+from studies.session import records
+from studies.session.lease import StudyLease, refuse_if_held
+from studies.session.links import browse_lines
+from studies.session.preflight import preflight
+from studies.session.ray_session import ensure_ray, set_loopback_env
+from studies.session.records import StudyRecord
 from studies.spec import StudySpec, spec_hash, validate
 from trainables.keys import RunStatus
 from trainables.study_run import (
@@ -44,7 +44,7 @@ from trainables.study_run import (
 )
 
 log = logging.getLogger("prunetune")
-# Tune's own result files are off (the trials' metrics live in MLflow; studies.run.ray_session), so
+# Tune's own result files are off (the trials' metrics live in MLflow; studies.session.ray_session), so
 # the ResultGrid it builds at the end of a run warns once per trial that it found none: noise.
 logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
 # Optuna's INFO lines ("A new study created", then "Using an existing study" when the searcher

@@ -4,7 +4,7 @@ store) and optuna-dashboard on the study's Optuna storage, all on 127.0.0.1."""
 from __future__ import annotations
 
 from studies import storage
-from studies.run.records import StudyRecord
+from studies.session.records import StudyRecord
 
 MLFLOW_UI_PORT = 5000
 DASHBOARD_PORT = 8080
