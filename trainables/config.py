@@ -1,6 +1,6 @@
 """The trial's configuration: the study's typed trial plan plus what the searcher sampled.
 
-Ray hands the trainable a ``config`` dict: the sampled values (`SAMPLED`), the study's
+Ray hands the trainable a ``config`` dict: the sampled values (`trainables.keys.Sampled`), the study's
 `TrialPlan` and `StudyContext` (both typed, from studies/ through Ray's object store). This module
 turns it into one `TrialConfig`, so that trial.py reads like the protocol it runs.
 """

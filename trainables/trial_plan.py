@@ -3,7 +3,7 @@
 `studies/` builds one `TrialPlan` from the validated study spec (studies.spec.contract) and hands
 it to every trial through Ray's object store (pickled); trials read these fields, never the
 study file by string paths. What a trial samples (schedule, max LR, method, target, budget,
-start, seed) comes on top, in Tune's config (`SAMPLED` in trainables.keys).
+start, seed) comes on top, in Tune's config (`trainables.keys.Sampled`).
 
 Each piece knows its own facts: the pretraining recipe its drops, the schedule it runs, what LR
 rewinding replays of it and the identity of the dense model it produces. Torch-free, so the
