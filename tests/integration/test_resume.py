@@ -17,12 +17,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def _complete_trials(db: Path, name: str) -> int:
     import optuna
+    import sqlalchemy
 
     if not db.exists():
         return 0
     try:
         study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
-    except KeyError:
+    except (KeyError, sqlalchemy.exc.SQLAlchemyError):
+        # The study does not exist yet, or this poll raced the driver creating the storage's
+        # tables (both stamp its schema version: one of them gets a UNIQUE violation).
         return 0
     return sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
 
